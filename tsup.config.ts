@@ -1,0 +1,17 @@
+import { defineConfig } from 'tsup'
+
+export default defineConfig({
+  entry: {
+    index: 'src/index.ts',
+  },
+  format: ['esm'],
+  target: 'node20',
+  platform: 'node',
+  dts: true,
+  sourcemap: true,
+  clean: true,
+  splitting: true,
+  // Driver libraries stay outside the bundle: they are optional peer dependencies that only the
+  // adapter entry points import.
+  external: ['better-sqlite3', 'pg', 'ioredis', 'nodemailer'],
+})

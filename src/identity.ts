@@ -1,0 +1,136 @@
+/**
+ * The identity graph: which profile (person) a device, an email or a shop account belongs to,
+ * and when two profiles turn out to be one person.
+ *
+ * Keys by strength: customerId > email > deviceId. Rules:
+ * - Two profiles with different customer ids never merge (two accounts are two people).
+ * - An email belongs to one profile. When an account claims an email held by another account,
+ *   the email moves (accounts change addresses; the newest claim is the truth).
+ * - A device belongs to one profile at a time; it follows whoever identified on it last. An
+ *   anonymous profile (no account, no email) met on a device merges into the identified person;
+ *   a profile with its own identity does not (shared family computer).
+ */
+import type { Core } from './core.js'
+import type { IdentityKeys } from './inputs.js'
+import { isRelanceError } from './errors.js'
+import type { ConsentRecord, ProfileRecord } from './stores/types.js'
+import { randomId } from './tokens.js'
+
+export function newProfile(at: Date): ProfileRecord {
+  return {
+    id: randomId(), customerId: null, email: null, firstName: null, locale: null, timeZone: null,
+    marketing: { state: 'unknown', at: null, source: null },
+    hasPurchased: false, lastOrderAt: null, createdAt: at, updatedAt: at,
+  }
+}
+
+export const isAnonymous = (profile: ProfileRecord) => profile.customerId === null && profile.email === null
+
+/** The more recent of two consent decisions; a decision beats "unknown". */
+export function laterConsent(a: ConsentRecord, b: ConsentRecord): ConsentRecord {
+  if (a.state === 'unknown') return b
+  if (b.state === 'unknown') return a
+  return (b.at?.getTime() ?? 0) > (a.at?.getTime() ?? 0) ? b : a
+}
+
+function maxDate(a: Date | null, b: Date | null): Date | null {
+  if (a === null) return b
+  if (b === null) return a
+  return a.getTime() >= b.getTime() ? a : b
+}
+
+/** Folds `loser` into `winner` in the store and returns the merged winner (not yet saved). */
+async function merge(core: Core, winner: ProfileRecord, loser: ProfileRecord, at: Date): Promise<ProfileRecord> {
+  await core.store.mergeProfiles(loser.id, winner.id)
+  return {
+    ...winner,
+    customerId: winner.customerId ?? loser.customerId,
+    email: winner.email ?? loser.email,
+    firstName: winner.firstName ?? loser.firstName,
+    locale: winner.locale ?? loser.locale,
+    timeZone: winner.timeZone ?? loser.timeZone,
+    marketing: laterConsent(winner.marketing, loser.marketing),
+    hasPurchased: winner.hasPurchased || loser.hasPurchased,
+    lastOrderAt: maxDate(winner.lastOrderAt, loser.lastOrderAt),
+    createdAt: winner.createdAt.getTime() <= loser.createdAt.getTime() ? winner.createdAt : loser.createdAt,
+    updatedAt: at,
+  }
+}
+
+/** Takes the email away from a profile of another account. */
+async function releaseEmail(core: Core, holder: ProfileRecord, at: Date): Promise<void> {
+  await core.store.saveProfile({ ...holder, email: null, updatedAt: at })
+}
+
+/**
+ * Finds (or, with `create`, makes) the profile of these keys, merging and moving keys as the
+ * rules above say, and saves it with the keys attached. Returns null only when `create` is false
+ * and no key is known. `edit` may change attributes before the single save.
+ */
+export async function resolveProfile(
+  core: Core,
+  keys: IdentityKeys,
+  at: Date,
+  options: { create: boolean; edit?: (profile: ProfileRecord) => ProfileRecord } = { create: true },
+): Promise<ProfileRecord | null> {
+  const lockKeys = [
+    keys.deviceId === null ? null : `device:${keys.deviceId}`,
+    keys.customerId === null ? null : `customer:${keys.customerId}`,
+    keys.email === null ? null : `email:${keys.email}`,
+  ].filter((k): k is string => k !== null)
+  return core.locks.run(lockKeys, async () => {
+    // A unique-key conflict means another process created or moved a key between our reads and
+    // our write; reading again sees its result.
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await resolveOnce(core, keys, at, options)
+      } catch (error) {
+        if (attempt < 2 && isRelanceError(error, 'STORE_ERROR') && error.details?.conflict !== undefined) continue
+        throw error
+      }
+    }
+  })
+}
+
+async function resolveOnce(
+  core: Core,
+  keys: IdentityKeys,
+  at: Date,
+  options: { create: boolean; edit?: (profile: ProfileRecord) => ProfileRecord },
+): Promise<ProfileRecord | null> {
+  const { store } = core
+  const byCustomer = keys.customerId === null ? null : await store.findProfile({ customerId: keys.customerId })
+  const byEmail = keys.email === null ? null : await store.findProfile({ email: keys.email })
+  const byDevice = keys.deviceId === null ? null : await store.findProfile({ deviceId: keys.deviceId })
+
+  let target: ProfileRecord | null = byCustomer
+  if (byEmail !== null && byEmail.id !== target?.id) {
+    const otherAccount = byEmail.customerId !== null && keys.customerId !== null && byEmail.customerId !== keys.customerId
+    if (otherAccount) await releaseEmail(core, byEmail, at)
+    else if (target === null) target = byEmail
+    else target = await merge(core, target, byEmail, at)
+  }
+  if (byDevice !== null && byDevice.id !== target?.id) {
+    if (target === null) {
+      const compatible =
+        (keys.customerId === null || byDevice.customerId === null || byDevice.customerId === keys.customerId) &&
+        (keys.email === null || byDevice.email === null || byDevice.email === keys.email)
+      if (compatible) target = byDevice
+    } else if (isAnonymous(byDevice)) {
+      target = await merge(core, target, byDevice, at)
+    }
+    // Otherwise the device simply moves to the target below; its former profile keeps its data.
+  }
+  if (target === null) {
+    if (!options.create) return null
+    target = newProfile(at)
+  }
+  let profile: ProfileRecord = { ...target }
+  if (keys.customerId !== null) profile.customerId = keys.customerId
+  if (keys.email !== null) profile.email = keys.email
+  if (options.edit !== undefined) profile = options.edit(profile)
+  profile.updatedAt = at
+  await store.saveProfile(profile)
+  if (keys.deviceId !== null && byDevice?.id !== profile.id) await store.linkDevice(keys.deviceId, profile.id, at)
+  return profile
+}

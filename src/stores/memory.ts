@@ -1,0 +1,462 @@
+import { RelanceError } from '../errors.js'
+import type {
+  AssignmentRecord, CartRecord, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord,
+  PurgeResult, SendRecord, Settlement, SettleResult, Store, SuppressionRecord, TimeRange,
+} from './types.js'
+
+/**
+ * A min-heap of wake-up times with lazy deletion: each job remembers the sequence number of its
+ * newest entry, and older entries are dropped when they surface. Claiming costs O(k log n) for
+ * k due jobs, whatever the number of stored carts.
+ */
+class WakeHeap {
+  private readonly items: { at: number; cartId: string; seq: number }[] = []
+
+  push(entry: { at: number; cartId: string; seq: number }): void {
+    const items = this.items
+    items.push(entry)
+    let i = items.length - 1
+    while (i > 0) {
+      const parent = (i - 1) >> 1
+      if (items[parent]!.at <= entry.at) break
+      items[i] = items[parent]!
+      i = parent
+    }
+    items[i] = entry
+  }
+
+  peek(): { at: number; cartId: string; seq: number } | undefined {
+    return this.items[0]
+  }
+
+  pop(): { at: number; cartId: string; seq: number } | undefined {
+    const items = this.items
+    const top = items[0]
+    const last = items.pop()
+    if (items.length === 0 || last === undefined) return top
+    // Sift the former last entry down from the root.
+    let i = 0
+    for (;;) {
+      const left = 2 * i + 1
+      const right = left + 1
+      let smallest = i
+      let smallestAt = last.at
+      if (left < items.length && items[left]!.at < smallestAt) { smallest = left; smallestAt = items[left]!.at }
+      if (right < items.length && items[right]!.at < smallestAt) smallest = right
+      if (smallest === i) break
+      items[i] = items[smallest]!
+      i = smallest
+    }
+    items[i] = last
+    return top
+  }
+}
+
+interface StoredJob extends JobRecord {
+  seq: number
+}
+
+function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  let set = index.get(key)
+  if (set === undefined) index.set(key, (set = new Set()))
+  set.add(value)
+}
+
+function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
+  const set = index.get(key)
+  if (set === undefined) return
+  set.delete(value)
+  if (set.size === 0) index.delete(key)
+}
+
+function inRange(at: Date, range: TimeRange): boolean {
+  const t = at.getTime()
+  return (range.since === undefined || t >= range.since.getTime()) && (range.until === undefined || t < range.until.getTime())
+}
+
+const copy = <T>(value: T): T => structuredClone(value)
+
+/**
+ * The embedded default: everything in memory, nothing survives a restart. Safe for one process
+ * (operations are atomic with respect to each other because each runs to completion without
+ * awaiting), not for several.
+ */
+export function memoryStore(): Store {
+  const profiles = new Map<string, ProfileRecord>()
+  const byCustomer = new Map<string, string>()
+  const byEmail = new Map<string, string>()
+  const devices = new Map<string, { profileId: string; at: Date }>()
+  const devicesOf = new Map<string, Set<string>>()
+
+  const carts = new Map<string, CartRecord>()
+  const cartsOf = new Map<string, Set<string>>()
+  const jobs = new Map<string, StoredJob>()
+  const heap = new WakeHeap()
+  let seq = 0
+
+  const sends = new Map<string, SendRecord>()
+  const sendByCartStep = new Map<string, string>()
+  const sendsOfCart = new Map<string, Set<string>>()
+  const sendsOf = new Map<string, Set<string>>()
+
+  const orders = new Map<string, OrderRecord>()
+  const ordersOf = new Map<string, Set<string>>()
+  const assignments = new Map<string, AssignmentRecord>()
+  const assignmentsOf = new Map<string, Set<string>>()
+  const suppressions = new Map<string, SuppressionRecord>()
+
+  const cartStepKey = (cartId: string, step: string) => `${cartId}\u0000${step}`
+  const assignmentKey = (experimentId: string, profileId: string) => `${experimentId}\u0000${profileId}`
+
+  function wake(job: StoredJob): void {
+    if (job.state !== 'pending') return
+    job.seq = ++seq
+    const lease = job.owner !== null && job.leaseUntil !== null ? job.leaseUntil.getTime() : 0
+    heap.push({ at: Math.max(job.dueAt.getTime(), lease), cartId: job.cartId, seq: job.seq })
+  }
+
+  function publicJob(job: StoredJob): JobRecord {
+    const { seq: _seq, ...rest } = job
+    return copy(rest)
+  }
+
+  function deleteCart(cartId: string): void {
+    const cart = carts.get(cartId)
+    if (cart === undefined) return
+    carts.delete(cartId)
+    removeFrom(cartsOf, cart.profileId, cartId)
+    jobs.delete(cartId)
+  }
+
+  function deleteSend(id: string): void {
+    const send = sends.get(id)
+    if (send === undefined) return
+    sends.delete(id)
+    sendByCartStep.delete(cartStepKey(send.cartId, send.step))
+    removeFrom(sendsOfCart, send.cartId, id)
+    removeFrom(sendsOf, send.profileId, id)
+  }
+
+  function deleteOrder(id: string): void {
+    const order = orders.get(id)
+    if (order === undefined) return
+    orders.delete(id)
+    removeFrom(ordersOf, order.profileId, id)
+  }
+
+  function unindexProfile(profile: ProfileRecord): void {
+    if (profile.customerId !== null) byCustomer.delete(profile.customerId)
+    if (profile.email !== null) byEmail.delete(profile.email)
+  }
+
+  const store: Store = {
+    name: 'memory',
+    capabilities: { durable: false, multiProcess: false },
+    async init() {},
+    async close() {},
+
+    async getProfile(id) {
+      const profile = profiles.get(id)
+      return profile === undefined ? null : copy(profile)
+    },
+
+    async findProfile(key: ProfileKey) {
+      let id: string | undefined
+      if ('customerId' in key) id = byCustomer.get(key.customerId)
+      else if ('email' in key) id = byEmail.get(key.email)
+      else id = devices.get(key.deviceId)?.profileId
+      const profile = id === undefined ? undefined : profiles.get(id)
+      return profile === undefined ? null : copy(profile)
+    },
+
+    async saveProfile(profile) {
+      const checks: [string, Map<string, string>, string | null][] = [
+        ['customerId', byCustomer, profile.customerId],
+        ['email', byEmail, profile.email],
+      ]
+      for (const [field, index, value] of checks) {
+        const holder = value === null ? undefined : index.get(value)
+        if (holder !== undefined && holder !== profile.id) {
+          throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, {
+            details: { conflict: field },
+          })
+        }
+      }
+      const previous = profiles.get(profile.id)
+      if (previous !== undefined) unindexProfile(previous)
+      profiles.set(profile.id, copy(profile))
+      if (profile.customerId !== null) byCustomer.set(profile.customerId, profile.id)
+      if (profile.email !== null) byEmail.set(profile.email, profile.id)
+    },
+
+    async linkDevice(deviceId, profileId, at) {
+      const previous = devices.get(deviceId)
+      if (previous !== undefined) removeFrom(devicesOf, previous.profileId, deviceId)
+      devices.set(deviceId, { profileId, at: new Date(at) })
+      addTo(devicesOf, profileId, deviceId)
+    },
+
+    async mergeProfiles(fromId, intoId) {
+      if (fromId === intoId) return
+      for (const deviceId of devicesOf.get(fromId) ?? []) {
+        devices.get(deviceId)!.profileId = intoId
+        addTo(devicesOf, intoId, deviceId)
+      }
+      devicesOf.delete(fromId)
+      for (const cartId of cartsOf.get(fromId) ?? []) {
+        carts.get(cartId)!.profileId = intoId
+        const job = jobs.get(cartId)
+        if (job !== undefined) job.profileId = intoId
+        addTo(cartsOf, intoId, cartId)
+      }
+      cartsOf.delete(fromId)
+      for (const sendId of sendsOf.get(fromId) ?? []) {
+        sends.get(sendId)!.profileId = intoId
+        addTo(sendsOf, intoId, sendId)
+      }
+      sendsOf.delete(fromId)
+      for (const orderId of ordersOf.get(fromId) ?? []) {
+        orders.get(orderId)!.profileId = intoId
+        addTo(ordersOf, intoId, orderId)
+      }
+      ordersOf.delete(fromId)
+      for (const key of assignmentsOf.get(fromId) ?? []) {
+        const assignment = assignments.get(key)!
+        assignments.delete(key)
+        const target = assignmentKey(assignment.experimentId, intoId)
+        if (!assignments.has(target)) {
+          assignments.set(target, { ...assignment, profileId: intoId })
+          addTo(assignmentsOf, intoId, target)
+        }
+      }
+      assignmentsOf.delete(fromId)
+      const from = profiles.get(fromId)
+      if (from !== undefined) {
+        unindexProfile(from)
+        profiles.delete(fromId)
+      }
+    },
+
+    async getCart(cartId) {
+      const cart = carts.get(cartId)
+      return cart === undefined ? null : copy(cart)
+    },
+
+    async saveCart(cart) {
+      const previous = carts.get(cart.id)
+      if (previous !== undefined && previous.profileId !== cart.profileId) {
+        removeFrom(cartsOf, previous.profileId, cart.id)
+      }
+      carts.set(cart.id, copy(cart))
+      addTo(cartsOf, cart.profileId, cart.id)
+    },
+
+    async listCarts(profileId) {
+      return [...(cartsOf.get(profileId) ?? [])].map((id) => copy(carts.get(id)!))
+    },
+
+    async schedule({ cartId, profileId, dueAt }) {
+      const existing = jobs.get(cartId)
+      const job: StoredJob = existing ?? {
+        cartId, profileId, state: 'pending', dueAt, owner: null, leaseUntil: null,
+        attempts: 0, rev: 0, note: null, seq: 0,
+      }
+      job.profileId = profileId
+      job.state = 'pending'
+      job.dueAt = new Date(dueAt)
+      job.attempts = 0
+      job.rev += 1
+      job.note = null
+      jobs.set(cartId, job)
+      wake(job)
+    },
+
+    async cancel(cartId, note) {
+      const job = jobs.get(cartId)
+      if (job === undefined) return
+      job.state = 'done'
+      job.note = note
+      job.rev += 1
+    },
+
+    async getJob(cartId) {
+      const job = jobs.get(cartId)
+      return job === undefined ? null : publicJob(job)
+    },
+
+    async claimDue({ now, limit, owner, leaseUntil }: ClaimOptions) {
+      const claimed: JobRecord[] = []
+      const t = now.getTime()
+      while (claimed.length < limit) {
+        const top = heap.peek()
+        if (top === undefined || top.at > t) break
+        heap.pop()
+        const job = jobs.get(top.cartId)
+        if (job === undefined || job.seq !== top.seq || job.state !== 'pending') continue
+        if (job.dueAt.getTime() > t) continue
+        if (job.owner !== null && job.leaseUntil !== null && job.leaseUntil.getTime() > t) continue
+        job.owner = owner
+        job.leaseUntil = new Date(leaseUntil)
+        wake(job) // so that an expired lease surfaces again without a sweeper
+        claimed.push(publicJob(job))
+      }
+      return claimed
+    },
+
+    async extendLease(cartId, owner, leaseUntil) {
+      const job = jobs.get(cartId)
+      if (job === undefined || job.owner !== owner) return false
+      job.leaseUntil = new Date(leaseUntil)
+      wake(job)
+      return true
+    },
+
+    async settle(cartId, owner, rev, settlement: Settlement): Promise<SettleResult> {
+      const job = jobs.get(cartId)
+      if (job === undefined || job.owner !== owner) return 'lost'
+      job.owner = null
+      job.leaseUntil = null
+      if (job.rev !== rev) {
+        wake(job)
+        return 'yielded'
+      }
+      if (settlement.state === 'pending') {
+        job.state = 'pending'
+        job.dueAt = new Date(settlement.dueAt)
+        job.attempts = settlement.attempts
+        job.note = settlement.note
+      } else {
+        job.state = 'done'
+        job.note = settlement.note
+      }
+      wake(job)
+      return 'applied'
+    },
+
+    async reserveSend(send) {
+      const key = cartStepKey(send.cartId, send.step)
+      const existing = sendByCartStep.get(key)
+      if (existing !== undefined) return copy(sends.get(existing)!)
+      sends.set(send.id, copy(send))
+      sendByCartStep.set(key, send.id)
+      addTo(sendsOfCart, send.cartId, send.id)
+      addTo(sendsOf, send.profileId, send.id)
+      return copy(send)
+    },
+
+    async updateSend(id, patch) {
+      const send = sends.get(id)
+      if (send === undefined) return
+      Object.assign(send, copy(patch))
+    },
+
+    async getSend(id) {
+      const send = sends.get(id)
+      return send === undefined ? null : copy(send)
+    },
+
+    async listCartSends(cartId) {
+      return [...(sendsOfCart.get(cartId) ?? [])]
+        .map((id) => copy(sends.get(id)!))
+        .sort((a, b) => a.stepIndex - b.stepIndex)
+    },
+
+    async listProfileSends(profileId, since) {
+      return [...(sendsOf.get(profileId) ?? [])]
+        .map((id) => sends.get(id)!)
+        .filter((send) => send.createdAt.getTime() >= since.getTime())
+        .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
+        .map(copy)
+    },
+
+    async recordClick(sendId, at) {
+      const send = sends.get(sendId)
+      if (send === undefined) return null
+      if (send.clickedAt === null) send.clickedAt = new Date(at)
+      return copy(send)
+    },
+
+    async saveOrder(order) {
+      if (orders.has(order.id)) return false
+      orders.set(order.id, copy(order))
+      addTo(ordersOf, order.profileId, order.id)
+      return true
+    },
+
+    async assign(assignment) {
+      const key = assignmentKey(assignment.experimentId, assignment.profileId)
+      const existing = assignments.get(key)
+      if (existing !== undefined) return copy(existing)
+      assignments.set(key, copy(assignment))
+      addTo(assignmentsOf, assignment.profileId, key)
+      return copy(assignment)
+    },
+
+    async getAssignment(experimentId, profileId) {
+      const assignment = assignments.get(assignmentKey(experimentId, profileId))
+      return assignment === undefined ? null : copy(assignment)
+    },
+
+    async suppress(entry) {
+      suppressions.set(entry.key, copy(entry))
+    },
+
+    async getSuppression(key) {
+      const entry = suppressions.get(key)
+      return entry === undefined ? null : copy(entry)
+    },
+
+    async unsuppress(key) {
+      suppressions.delete(key)
+    },
+
+    async forgetProfile(profileId) {
+      for (const deviceId of devicesOf.get(profileId) ?? []) devices.delete(deviceId)
+      devicesOf.delete(profileId)
+      for (const cartId of [...(cartsOf.get(profileId) ?? [])]) deleteCart(cartId)
+      for (const sendId of [...(sendsOf.get(profileId) ?? [])]) deleteSend(sendId)
+      for (const orderId of [...(ordersOf.get(profileId) ?? [])]) deleteOrder(orderId)
+      for (const key of assignmentsOf.get(profileId) ?? []) assignments.delete(key)
+      assignmentsOf.delete(profileId)
+      const profile = profiles.get(profileId)
+      if (profile !== undefined) {
+        unindexProfile(profile)
+        profiles.delete(profileId)
+      }
+    },
+
+    async purge(before) {
+      const t = before.getTime()
+      const result: PurgeResult = { carts: 0, sends: 0, orders: 0 }
+      for (const cart of [...carts.values()]) {
+        if (cart.activityAt.getTime() < t) { deleteCart(cart.id); result.carts++ }
+      }
+      for (const send of [...sends.values()]) {
+        if (send.createdAt.getTime() < t) { deleteSend(send.id); result.sends++ }
+      }
+      for (const order of [...orders.values()]) {
+        if (order.at.getTime() < t) { deleteOrder(order.id); result.orders++ }
+      }
+      return result
+    },
+
+    async *scanSends(range) {
+      for (const send of [...sends.values()]) if (inRange(send.createdAt, range)) yield copy(send)
+    },
+
+    async *scanOrders(range) {
+      for (const order of [...orders.values()]) if (inRange(order.at, range)) yield copy(order)
+    },
+
+    async *scanSuppressions(range) {
+      for (const entry of [...suppressions.values()]) if (inRange(entry.at, range)) yield copy(entry)
+    },
+
+    async *scanAssignments(range) {
+      for (const assignment of [...assignments.values()]) {
+        if (inRange(assignment.at, range)) yield copy(assignment)
+      }
+    },
+  }
+  return store
+}

@@ -7,7 +7,7 @@ import type { Duration } from 'date-fns'
 import { KeyedLock, type Core } from './core.js'
 import { RelanceError } from './errors.js'
 import { handleRequest } from './http.js'
-import { isAnonymous, resolveProfile } from './identity.js'
+import { isAnonymous, joinOverCart, resolveProfile } from './identity.js'
 import { parseIdentify, parseOrder, parseTrackCart, parseWho } from './inputs.js'
 import { resolveOptions, type RelanceOptions } from './options.js'
 import { createTemplateRenderer } from './render/renderer.js'
@@ -140,7 +140,11 @@ export function createRelance(options: RelanceOptions): Relance {
       const existing = await store.getCart(command.cartId)
       // Snapshots can arrive out of order (retries, queues): the newest one wins.
       if (existing !== null && existing.activityAt.getTime() > command.at.getTime()) return { profileId: existing.profileId }
-      const profile = (await resolveProfile(core, command, command.at))!
+      let profile = (await resolveProfile(core, command, command.at))!
+      if (existing !== null && existing.profileId !== profile.id) {
+        const owner = await store.getProfile(existing.profileId)
+        if (owner !== null) profile = (await joinOverCart(core, owner, profile, command.at)) ?? profile
+      }
       let status: CartRecord['status'] = command.items.length === 0 ? 'empty' : 'open'
       // A bought cart that the shop reports again unchanged is not a new abandonment.
       if (existing?.status === 'ordered' && status === 'open' && sameItems(existing.items, command.items)) status = 'ordered'

@@ -57,6 +57,22 @@ async function merge(core: Core, winner: ProfileRecord, loser: ProfileRecord, at
   }
 }
 
+/**
+ * Makes one person of two profiles that share a cart, when one of them is anonymous: the same
+ * cart seen from two devices is one person's cart (the shop syncs carts through the account).
+ * Returns the surviving profile, or null when both have their own identity (no merge).
+ */
+export async function joinOverCart(core: Core, owner: ProfileRecord, incoming: ProfileRecord, at: Date): Promise<ProfileRecord | null> {
+  let winner: ProfileRecord
+  let loser: ProfileRecord
+  if (isAnonymous(owner)) [winner, loser] = [incoming, owner]
+  else if (isAnonymous(incoming)) [winner, loser] = [owner, incoming]
+  else return null
+  const merged = await merge(core, winner, loser, at)
+  await core.store.saveProfile(merged)
+  return merged
+}
+
 /** Takes the email away from a profile of another account. */
 async function releaseEmail(core: Core, holder: ProfileRecord, at: Date): Promise<void> {
   await core.store.saveProfile({ ...holder, email: null, updatedAt: at })

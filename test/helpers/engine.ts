@@ -32,7 +32,7 @@ export const SHOP = {
   unsubscribeUrl: 'https://shop.example/relance/unsubscribe?token={token}',
 }
 
-export function setup(overrides: Partial<RelanceOptions> = {}, start = '2026-06-10T08:00:00Z') {
+export function setup(overrides: Partial<RelanceOptions> = {}, start: string | Date = '2026-06-10T08:00:00Z') {
   const clock = new FakeClock(start)
   const transport = memoryTransport()
   const store = memoryStore()

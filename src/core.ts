@@ -31,18 +31,23 @@ export class KeyedLock {
   private readonly tails = new Map<string, Promise<void>>()
 
   async run<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
-    const unique = [...new Set(keys)]
-    const before = Promise.all(unique.map((key) => this.tails.get(key)))
+    const unique = keys.length > 1 ? [...new Set(keys)] : keys
+    const waits: Promise<void>[] = []
+    for (const key of unique) {
+      const tail = this.tails.get(key)
+      if (tail !== undefined) waits.push(tail)
+    }
     let release!: () => void
+    // `done` settles only after this task, which itself starts only after the earlier holders of
+    // any of its keys: so it is a valid tail for every key, and the uncontended path stays cheap.
     const done = new Promise<void>((resolve) => { release = resolve })
-    const tail = before.then(() => done)
-    for (const key of unique) this.tails.set(key, tail)
-    await before
+    for (const key of unique) this.tails.set(key, done)
+    if (waits.length > 0) await Promise.all(waits)
     try {
       return await task()
     } finally {
       release()
-      for (const key of unique) if (this.tails.get(key) === tail) this.tails.delete(key)
+      for (const key of unique) if (this.tails.get(key) === done) this.tails.delete(key)
     }
   }
 }

@@ -7,7 +7,7 @@
  * HMAC-SHA256 of the payload. The random part makes it unguessable (128 bits) and carries no
  * personal data; the MAC makes tampering and foreign secrets fail before any store lookup.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto'
+import { createHmac, randomFillSync, timingSafeEqual } from 'node:crypto'
 import { RelanceError } from './errors.js'
 
 export type TokenKind = 'restore' | 'unsubscribe'
@@ -18,9 +18,20 @@ const PAYLOAD_BYTES = 1 + ID_BYTES + 4
 const MAC_BYTES = 16
 const TOKEN_LENGTH = Math.ceil(((PAYLOAD_BYTES + MAC_BYTES) * 4) / 3)
 
-/** A fresh random id (128 bits, base64url, 22 characters) for a send or an unsubscribe link. */
+// Random bytes come from a pool refilled 4 KiB at a time: one system call per 256 ids instead
+// of one per id (the per-call cost showed up in trackCart profiles).
+const pool = Buffer.alloc(4096)
+let poolOffset = pool.length
+
+/** A fresh random id (128 bits, base64url, 22 characters) for a profile, a send or a link. */
 export function randomId(): string {
-  return randomBytes(ID_BYTES).toString('base64url')
+  if (poolOffset + ID_BYTES > pool.length) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  const id = pool.toString('base64url', poolOffset, poolOffset + ID_BYTES)
+  poolOffset += ID_BYTES
+  return id
 }
 
 export interface Keys {

@@ -74,7 +74,18 @@ function inRange(at: Date, range: TimeRange): boolean {
   return (range.since === undefined || t >= range.since.getTime()) && (range.until === undefined || t < range.until.getTime())
 }
 
-const copy = <T>(value: T): T => structuredClone(value)
+/**
+ * Deep copy of plain records (objects, arrays, Dates): callers never hold live references into
+ * the store. Hand-written because structuredClone cost 40 % of `trackCart` on this store.
+ */
+function copy<T>(value: T): T {
+  if (value === null || typeof value !== 'object') return value
+  if (value instanceof Date) return new Date(value.getTime()) as T
+  if (Array.isArray(value)) return value.map(copy) as T
+  const out: Record<string, unknown> = {}
+  for (const key of Object.keys(value)) out[key] = copy((value as Record<string, unknown>)[key])
+  return out as T
+}
 
 /**
  * The embedded default: everything in memory, nothing survives a restart. Safe for one process

@@ -252,14 +252,15 @@ export function createRelance(options: RelanceOptions): Relance {
     })
   }
 
-  let moreWork = false
+  /** Delay before the background loop's next tick when work is left over (null: the usual interval). */
+  let nextTickIn: number | null = null
   async function tick(tickOptions: { now?: TimeInput } = {}): Promise<TickResult> {
     const at = tickOptions.now === undefined ? now() : dateOf(tickOptions.now, 'now', failInput)
     await core.ready()
     const state = newTickState(at)
     const { batchSize, concurrency } = resolved.worker
     const seen = new Set<string>()
-    moreWork = false
+    nextTickIn = null
     for (;;) {
       const leaseUntil = addDuration(at, resolved.worker.lease, 'UTC')
       const jobs = await store.claimDue({ now: at, limit: batchSize, owner: core.workerId, leaseUntil })
@@ -285,9 +286,11 @@ export function createRelance(options: RelanceOptions): Relance {
       }
       await Promise.all(Array.from({ length: Math.min(concurrency, fresh.length) }, run))
       if (jobs.length < batchSize) break
-      if (fresh.length === 0) { moreWork = true; break }
+      nextTickIn = 0
+      if (fresh.length === 0) { nextTickIn = 0; break }
     }
-    if (state.rateLimited) moreWork = true
+    // Rate-limited sends wait for the bucket to refill: about a second, not a whole interval.
+    if (state.rateLimited) nextTickIn = 1000
     return state.counts
   }
 
@@ -302,7 +305,7 @@ export function createRelance(options: RelanceOptions): Relance {
       loop.timer = setTimeout(() => {
         loop.timer = null
         loop.current = tick().then(
-          () => schedule(moreWork ? 0 : interval),
+          () => schedule(nextTickIn ?? interval),
           (error: unknown) => {
             emit('error', { error: error instanceof RelanceError ? error : new RelanceError('STORE_ERROR', `tick failed: ${String(error)}`, { cause: error }), during: 'tick' })
             schedule(interval)

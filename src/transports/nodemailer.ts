@@ -3,6 +3,7 @@ import type SMTPPool from 'nodemailer/lib/smtp-pool/index.js'
 import { RelanceError, invalidConfig } from '../errors.js'
 import { classifyTransportError } from './classify.js'
 import { toMailOptions, type MailOptionsLike } from './mail-options.js'
+import { connectWithoutNagle } from './no-delay-socket.js'
 import type { OutgoingMessage, SendReceipt, Transport } from './types.js'
 
 /** What nodemailer reports for an accepted message (`SentMessageInfo`), as far as relance reads it. */
@@ -164,8 +165,11 @@ async function createSmtpTransporter(options: NodemailerSmtpOptions): Promise<Tr
   const { url, ...rest } = given
   const base = url === undefined ? rest : { ...shared.parseConnectionUrl(url), ...rest }
   const pool = options.pool ?? (base as { pool?: unknown }).pool ?? true
-  const resolved = { ...base, pool: pool === true, ...(options.dkim ? { dkim: options.dkim } : {}) }
-  return nodemailer.createTransport(resolved as SMTPPool.Options) as unknown as TransporterLike
+  const resolved: Record<string, unknown> = { ...base, pool: pool === true }
+  if (options.dkim) resolved.dkim = options.dkim
+  // A proxy or the shop's own socket factory decides how to connect; otherwise we open the socket.
+  if (resolved.proxy === undefined && resolved.getSocket === undefined) resolved.getSocket = connectWithoutNagle
+  return nodemailer.createTransport(resolved as unknown as SMTPPool.Options) as unknown as TransporterLike
 }
 
 function addressOf(entry: string | { address: string }): string {
@@ -208,7 +212,10 @@ export function nodemailerTransport(options: NodemailerTransportOptions): Transp
       if (info.rejected?.some((entry) => addressOf(entry) === recipient)) {
         const cause =
           info.rejectedErrors?.[0] ??
-          Object.assign(new Error(`recipient rejected: ${info.response ?? 'no response'}`), { code: 'EENVELOPE' })
+          Object.assign(new Error('Recipient rejected'), {
+            code: 'EENVELOPE',
+            ...(info.response === undefined ? {} : { response: info.response }),
+          })
         throw classifyTransportError(cause)
       }
       const queued = info.response === undefined ? undefined : /queued as\s+([^\s;,]+)/i.exec(info.response)?.[1]

@@ -1,5 +1,5 @@
 /**
- * A real SMTP server for tests and benchmarks: `smtp-server` on 127.0.0.1, plain text (no TLS),
+ * A real SMTP server for tests and benchmarks: `smtp-server` on 127.0.0.1, plain text (no STARTTLS),
  * any or no authentication, which records every accepted message (raw bytes, envelope, and the
  * `mailparser` reading of it) and can be scripted to refuse, defer or hang up, per message or per
  * recipient, and to go down and come back on the same port.
@@ -19,7 +19,7 @@ import { simpleParser, type ParsedMail } from 'mailparser'
 import { SMTPServer, type SMTPServerSession } from 'smtp-server'
 
 /**
- * How the server answers one recipient (`rcpt` stage) or one message (`data` stage).
+ * How the server answers a sender (`mail` stage), a recipient (`rcpt`) or a message (`data`).
  * - `'accept'`: `250`.
  * - `{ code, message? }`: that reply, e.g. `{ code: 550 }` (permanent) or `{ code: 451 }` (temporary).
  * - `'disconnect'`: the TCP connection is destroyed without a reply; nothing is recorded.
@@ -28,20 +28,21 @@ import { SMTPServer, type SMTPServerSession } from 'smtp-server'
  */
 export type SmtpReply = 'accept' | 'disconnect' | 'keep-and-disconnect' | { code: number; message?: string }
 
-export type SmtpStage = 'rcpt' | 'data'
+export type SmtpStage = 'mail' | 'rcpt' | 'data'
 
 export interface SmtpReplyRule {
   /**
-   * `rcpt` answers each `RCPT TO` (one recipient), `data` answers the end of the message body.
+   * `mail` answers `MAIL FROM` (the sender), `rcpt` each `RCPT TO` (one recipient), `data` the end
+   * of the message body.
    * @default 'data'
    */
   stage?: SmtpStage
   /**
-   * Only recipients (or, at the `data` stage, messages with a recipient) matching this address
-   * (case-insensitive) or pattern.
-   * @default undefined (every recipient and message)
+   * Only when this address (case-insensitive) or pattern matches: the sender at `mail`, the
+   * recipient at `rcpt`, any recipient of the message at `data`.
+   * @default undefined (always)
    */
-  recipient?: string | RegExp
+  address?: string | RegExp
   /**
    * How many times the rule answers before it is used up.
    * @default Infinity
@@ -66,6 +67,7 @@ export interface ReceivedMessage {
 /** A reply other than `250` that the server gave, in order. */
 export interface RefusedAttempt {
   stage: SmtpStage
+  /** The recipient (`rcpt`) or the message's recipients (`data`); empty at `mail`. */
   recipients: string[]
   reply: Exclude<SmtpReply, 'accept'>
 }
@@ -81,13 +83,33 @@ export interface SmtpServerOptions {
    * @default true
    */
   record?: boolean
+  /**
+   * Speak LMTP (RFC 2033) instead of SMTP: one reply per recipient after the data, so a refusal
+   * reaches the client as a rejected recipient of a sent message rather than as an error.
+   * @default false
+   */
+  lmtp?: boolean
+  /**
+   * Implicit TLS (`smtps://`, as on port 465) with smtp-server's built-in self-signed certificate:
+   * clients must not verify it (`tls.rejectUnauthorized=false`).
+   * @default false
+   */
+  tls?: boolean
+  /**
+   * Accepted `AUTH` credentials (user name → password); any other login gets `535`.
+   * @default undefined (any login is accepted, and so is none)
+   */
+  users?: Record<string, string>
 }
 
 export interface SmtpTestServer {
   readonly host: string
   /** The listening port; the same after a restart. */
   readonly port: number
-  /** `smtp://<host>:<port>`, ready for `nodemailer.createTransport` or `nodemailerTransport`. */
+  /**
+   * `smtp://<host>:<port>`, ready for `nodemailer.createTransport` or `nodemailerTransport`
+   * (`smtps://…?tls.rejectUnauthorized=false` with `tls: true`).
+   */
   readonly url: string
   /** False between `stop()` and `start()`. */
   readonly running: boolean
@@ -99,6 +121,8 @@ export interface SmtpTestServer {
   readonly acceptedCount: number
   /** TCP connections accepted since the start or the last `reset()` (pooling keeps it low). */
   readonly connectionCount: number
+  /** TCP connections open right now. */
+  readonly openConnections: number
   /** Adds a reply rule. Rules are tried in the order added; the first matching one answers. */
   reply(rule: SmtpReplyRule): void
   /** Answers the next `count` messages with `code` (a number or a full reply). */
@@ -109,6 +133,8 @@ export interface SmtpTestServer {
   reset(): void
   /** Resolves once `count` messages in total have been accepted and recorded. */
   waitForMessages(count: number): Promise<ReceivedMessage[]>
+  /** Resolves once no client connection is open (after a pool was closed, say). */
+  waitForNoConnections(): Promise<void>
   /** Destroys every open connection, as a server restart would; the server keeps listening. */
   dropConnections(): void
   /** Stops listening and drops every connection: clients now get `ECONNREFUSED`. */
@@ -152,10 +178,11 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
   let connectionCount = 0
   const sockets = new Set<Socket>()
   const waiters: Array<{ count: number; resolve: (messages: ReceivedMessage[]) => void }> = []
+  let idleWaiters: Array<() => void> = []
 
-  function decide(stage: SmtpStage, recipients: string[]): SmtpReply {
+  function decide(stage: SmtpStage, addresses: string[]): SmtpReply {
     for (const rule of rules) {
-      if ((rule.stage ?? 'data') !== stage || rule.left <= 0 || !matches(rule.recipient, recipients)) continue
+      if ((rule.stage ?? 'data') !== stage || rule.left <= 0 || !matches(rule.address, addresses)) continue
       rule.left -= 1
       return rule.reply
     }
@@ -195,13 +222,26 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
   function create(): SMTPServer {
     const smtp = new SMTPServer({
       logger: false,
-      secure: false,
+      disableReverseLookup: true,
+      lmtp: options.lmtp ?? false,
+      secure: options.tls ?? false,
       disabledCommands: ['STARTTLS'],
       authOptional: true,
       allowInsecureAuth: true,
       closeTimeout: 100,
       onAuth(auth, _session, callback) {
-        callback(null, { user: auth.username ?? 'anonymous' })
+        const user = auth.username ?? 'anonymous'
+        if (options.users && options.users[user] !== auth.password) {
+          return callback(smtpError(535, 'Authentication credentials invalid'))
+        }
+        callback(null, { user })
+      },
+      onMailFrom(address, session, callback) {
+        const reply = decide('mail', [address.address])
+        if (reply === 'accept') return callback()
+        refused.push({ stage: 'mail', recipients: [], reply })
+        if (typeof reply === 'object') return callback(smtpError(reply.code, reply.message))
+        socketOf(session)?.destroy()
       },
       onRcptTo(address, session, callback) {
         const reply = decide('rcpt', [address.address])
@@ -231,7 +271,12 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
     smtp.server.on('connection', (socket: Socket) => {
       connectionCount += 1
       sockets.add(socket)
-      socket.once('close', () => sockets.delete(socket))
+      socket.once('close', () => {
+        sockets.delete(socket)
+        if (sockets.size > 0) return
+        for (const resolve of idleWaiters) resolve()
+        idleWaiters = []
+      })
     })
     // A destroyed connection surfaces as a socket error on the server; it is expected here.
     smtp.on('error', () => {})
@@ -274,7 +319,7 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
       return port
     },
     get url() {
-      return `smtp://${host}:${port}`
+      return options.tls ? `smtps://${host}:${port}/?tls.rejectUnauthorized=false` : `smtp://${host}:${port}`
     },
     get running() {
       return server !== null
@@ -287,12 +332,15 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
     get connectionCount() {
       return connectionCount
     },
+    get openConnections() {
+      return sockets.size
+    },
     reply: addRule,
     failNext(count, reply = 451) {
       addRule({ stage: 'data', times: count, reply: typeof reply === 'number' ? { code: reply } : reply })
     },
     rejectRecipient(address, code = 550) {
-      addRule({ stage: 'rcpt', recipient: address, reply: { code } })
+      addRule({ stage: 'rcpt', address, reply: { code } })
     },
     reset() {
       rules = []
@@ -306,6 +354,10 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
         waiters.push({ count, resolve })
         settleWaiters()
       })
+    },
+    waitForNoConnections() {
+      if (sockets.size === 0) return Promise.resolve()
+      return new Promise<void>((resolve) => idleWaiters.push(resolve))
     },
     dropConnections,
     stop,

@@ -51,7 +51,7 @@ async function highestSeq(dir: string): Promise<number> {
 
 /** nodemailer's stream transport with `buffer: true`: resolves with the whole message. */
 interface ComposerLike {
-  sendMail(mail: MailOptionsLike): Promise<{ message?: unknown }>
+  sendMail(mail: MailOptionsLike & { newline: 'windows' }): Promise<{ message?: unknown }>
 }
 
 async function createComposer(): Promise<ComposerLike> {
@@ -66,7 +66,7 @@ async function createComposer(): Promise<ComposerLike> {
   }
   // streamTransport runs the same pipeline as SMTP (MailComposer, header encoding, Message-ID),
   // so the .eml files carry exactly the bytes a server would receive.
-  return nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' })
+  return nodemailer.createTransport({ streamTransport: true, buffer: true })
 }
 
 /**
@@ -110,7 +110,8 @@ export function outboxTransport(options: OutboxTransportOptions): OutboxTranspor
       const mail = toMailOptions(message)
       try {
         const { composer, next } = await prepare()
-        const info = await composer.sendMail(mail)
+        // CRLF everywhere, as on the wire (the SMTP client converts; here nodemailer must be told).
+        const info = await composer.sendMail({ ...mail, newline: 'windows' })
         if (!Buffer.isBuffer(info.message)) throw new Error('nodemailer streamTransport returned no buffer')
         // `wx` never overwrites: another writer in the same folder just pushes us to the next number.
         for (;;) {

@@ -1,4 +1,5 @@
 import { generateKeyPairSync } from 'node:crypto'
+import { connect, type Socket } from 'node:net'
 import nodemailer from 'nodemailer'
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest'
 import { RelanceError, isRelanceError } from '../../src/errors.js'
@@ -63,6 +64,7 @@ describe('nodemailerTransport over SMTP', () => {
     expect(parts[1]!.html).toBe(message.html)
     // Headers are 7-bit: every non-ASCII character is RFC 2047-encoded, none sent raw.
     expect(headerSection(raw)).toMatch(/^[\x20-\x7e\r\n\t]*$/)
+    expect(raw.toString('latin1').replaceAll('\r\n', '')).not.toMatch(/[\r\n]/)
   })
 
   it('sets From, To, Reply-To, Subject and the given Message-ID, accents and emoji included', async () => {
@@ -317,6 +319,19 @@ describe('nodemailerTransport options', () => {
     await transport({ smtp: { host: server.host, port: server.port } }).send(outgoing())
     await transport({ smtp: `smtp://shop:s3cret@${server.host}:${server.port}/?name=relance.test` }).send(outgoing())
     expect(server.messages.map((message) => message.user)).toEqual([null, 'shop'])
+  })
+
+  it("leaves connecting to the shop's own getSocket when it gives one", async () => {
+    const requested: string[] = []
+    const getSocket = (options: { host?: string; port?: number }, callback: (error: Error | null, socket?: { connection: Socket }) => void) => {
+      requested.push(`${options.host}:${options.port}`)
+      const socket = connect(options.port ?? 25, options.host ?? 'localhost')
+      socket.once('error', callback)
+      socket.once('connect', () => callback(null, { connection: socket }))
+    }
+    await transport({ smtp: { host: server.host, port: server.port, getSocket } }).send(outgoing())
+    expect(requested).toEqual([`${server.host}:${server.port}`])
+    expect(server.acceptedCount).toBe(1)
   })
 
   it('sends over implicit TLS (smtps://) too', async () => {

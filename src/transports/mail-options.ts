@@ -14,6 +14,8 @@ export interface MailboxLike {
 export interface MailOptionsLike {
   from: string | MailboxLike
   to: string
+  /** The SMTP envelope, given explicitly so that `RCPT TO` is exactly `to` whatever the headers say. */
+  envelope: { from: string; to: string[] }
   replyTo?: string | MailboxLike
   subject: string
   text: string
@@ -29,6 +31,9 @@ const RESERVED_HEADERS = new Set([
   'from', 'to', 'cc', 'bcc', 'reply-to', 'sender', 'subject', 'message-id', 'date', 'mime-version',
   'content-type', 'content-transfer-encoding', 'return-path',
 ])
+
+/** One bare address: no display name, list separator, bracket, quote or space that could add a recipient. */
+const SINGLE_ADDRESS = /^[^\s@<>,;:"()[\]\\]+@[^\s@<>,;:"()[\]\\]+$/
 
 /** RFC 5322 field name: printable US-ASCII except the colon. */
 const HEADER_NAME = /^[\x21-\x39\x3b-\x7e]+$/
@@ -71,9 +76,15 @@ export function toMailOptions(message: OutgoingMessage): MailOptionsLike {
     }
     headers[name] = oneLine(value)
   }
+  const to = message.to.trim()
+  if (!SINGLE_ADDRESS.test(to)) {
+    throw new RelanceError('INVALID_INPUT', 'to must be one bare email address (no name, list or line break)', { field: 'to' })
+  }
+  const from = parseMailbox(message.from)
   return {
-    from: parseMailbox(message.from),
-    to: oneLine(message.to).trim(),
+    from,
+    to,
+    envelope: { from: typeof from === 'string' ? from : from.address, to: [to] },
     ...(message.replyTo === null ? {} : { replyTo: parseMailbox(message.replyTo) }),
     subject: oneLine(message.subject),
     text: message.text,

@@ -289,6 +289,15 @@ describe('nodemailerTransport header safety', () => {
     ])
   })
 
+  it('refuses a recipient that is not one bare address, so no second recipient can be added', async () => {
+    const smtp = transport()
+    for (const to of ['a@example.com, spy@attacker.example', 'Jeanne <a@example.com>', 'a@example.com\r\nBcc: spy@attacker.example']) {
+      const error = await rejection(smtp.send(outgoing({ to })))
+      expect(error).toMatchObject({ code: 'INVALID_INPUT', field: 'to' })
+    }
+    expect(server.acceptedCount).toBe(0)
+  })
+
   it('refuses a header name that could smuggle a header or that has its own field', async () => {
     const smtp = transport()
     for (const name of ['X-Bad\r\nBcc', 'X Bad', 'Bcc', 'message-id']) {

@@ -105,7 +105,7 @@ describe('outboxTransport', () => {
     const outbox = outboxTransport({ dir })
     await outbox.send(
       outgoing({
-        to: '../../../tmp/evil/..\\x@example.com',
+        to: '../../../tmp/evil/../x@example.com',
         meta: { cartId: 'c', profileId: 'p', step: '../../../etc/passwd', variant: null },
       }),
     )

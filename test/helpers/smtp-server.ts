@@ -202,21 +202,25 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
     }
   }
 
-  async function keep(raw: Buffer, session: SMTPServerSession): Promise<void> {
+  /** Records an accepted message; parsing is chained so `messages` keeps the acceptance order. */
+  let parsing: Promise<unknown> = Promise.resolve()
+  async function keep(raw: Buffer, session: SMTPServerSession): Promise<number> {
     acceptedCount += 1
-    if (!record) return
+    const seq = acceptedCount
+    if (!record) return seq
     const mailFrom = session.envelope.mailFrom
-    messages.push({
-      envelope: {
-        from: mailFrom === false ? null : mailFrom.address,
-        to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
-      },
-      raw,
-      parsed: await simpleParser(raw),
-      sessionId: session.id,
-      user: typeof session.user === 'string' ? session.user : null,
+    const envelope = {
+      from: mailFrom === false ? null : mailFrom.address,
+      to: session.envelope.rcptTo.map((rcpt) => rcpt.address),
+    }
+    const user = typeof session.user === 'string' ? session.user : null
+    const recorded = parsing.then(async () => {
+      messages.push({ envelope, raw, parsed: await simpleParser(raw), sessionId: session.id, user })
+      settleWaiters()
     })
-    settleWaiters()
+    parsing = recorded.catch(() => {})
+    await recorded
+    return seq
   }
 
   function create(): SMTPServer {
@@ -258,7 +262,7 @@ export async function startSmtpServer(options: SmtpServerOptions = {}): Promise<
           const reply = decide('data', recipients)
           const raw = Buffer.concat(chunks)
           if (reply === 'accept') {
-            keep(raw, session).then(() => callback(null, `OK queued as m${acceptedCount}`), callback)
+            keep(raw, session).then((seq) => callback(null, `OK queued as m${seq}`), callback)
             return
           }
           refused.push({ stage: 'data', recipients, reply })

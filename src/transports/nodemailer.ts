@@ -192,7 +192,7 @@ export function nodemailerTransport(options: NodemailerTransportOptions): Transp
   let closed = false
 
   return {
-    name: 'smtp',
+    name: shops === undefined ? 'smtp' : 'nodemailer',
     ...(checked.maxPerSecond === undefined ? {} : { maxPerSecond: checked.maxPerSecond }),
 
     async send(message: OutgoingMessage): Promise<SendReceipt> {

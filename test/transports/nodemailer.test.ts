@@ -100,7 +100,10 @@ describe('nodemailerTransport over SMTP', () => {
   })
 
   it('resolves with the server response once the message is accepted', async () => {
-    const receipt = await transport().send(outgoing())
+    const smtp = transport()
+    expect(smtp.name).toBe('smtp')
+    expect(smtp.maxPerSecond).toBeUndefined()
+    const receipt = await smtp.send(outgoing())
     expect(receipt.response).toMatch(/^250 /)
     expect(receipt.providerId).toBe('m1')
     expect(server.acceptedCount).toBe(1)
@@ -314,7 +317,7 @@ describe('nodemailerTransport options', () => {
     const transporter = nodemailer.createTransport({ host: server.host, port: server.port, pool: true })
     try {
       const smtp = nodemailerTransport({ transporter, maxPerSecond: 20 })
-      expect(smtp.maxPerSecond).toBe(20)
+      expect(smtp).toMatchObject({ name: 'nodemailer', maxPerSecond: 20 })
       await smtp.send(outgoing())
       await smtp.close?.()
       await transporter.sendMail({ from: 'a@shop.example', to: 'b@example.com', subject: 'still open', text: 'x' })

@@ -1,38 +1,57 @@
 import { RelanceError } from '../errors.js'
 
-/** Network failures that say nothing about the recipient: always worth retrying. */
-const TRANSIENT_NETWORK_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND',
-  'EAI_AGAIN', 'ESOCKET', 'ECONNECTION', 'ETIMEDOUT', 'EDNS', 'ETLS',
-])
+/**
+ * SMTP steps that concern our own session (connection, greeting, TLS, login, sender), not the
+ * recipient. A 5xx there (bad credentials, sender refused, relay closed to us) cannot be fixed by
+ * retrying, but it is no reason to suppress the address: `permanent` would make the engine do
+ * exactly that for every recipient until someone fixes the configuration. So they stay transient,
+ * retried with backoff and reported as failures.
+ */
+const SESSION_COMMAND = /^(CONN|EHLO|HELO|LHLO|STARTTLS|AUTH\b|MAIL FROM)/i
+
+/** nodemailer error codes about our session or configuration rather than the recipient. */
+const SESSION_ERROR_CODES = new Set(['EAUTH', 'ENOAUTH', 'ETLS', 'EREQUIRETLS', 'EPROTOCOL', 'ECONFIG'])
 
 /**
  * Turns whatever a transport threw into a `RelanceError('TRANSPORT_ERROR')` with `permanent` set.
- * SMTP reply codes decide first (RFC 5321: 5xx is a definitive refusal, 4xx a temporary one);
- * an error without a reply code is a network or local failure and is retried.
+ * SMTP reply codes decide first (RFC 5321: 5xx is a definitive refusal, 4xx a temporary one), but
+ * only a refusal of the recipient or of the message is permanent; a refusal of our session is not.
+ * An error without a reply code is a network or local failure and is retried.
  */
 export function classifyTransportError(error: unknown): RelanceError {
   if (error instanceof RelanceError && error.code === 'TRANSPORT_ERROR') return error
   const record = (typeof error === 'object' && error !== null ? error : {}) as {
     responseCode?: unknown
     code?: unknown
+    command?: unknown
     message?: unknown
     response?: unknown
   }
-  const responseCode = typeof record.responseCode === 'number' ? record.responseCode : undefined
+  const response = typeof record.response === 'string' ? record.response : undefined
+  // Some transports (LMTP replies, API relays) only give the reply line: its first three digits.
+  const parsedCode = response === undefined ? undefined : /^([2-5]\d\d)\b/.exec(response)?.[1]
+  const responseCode =
+    typeof record.responseCode === 'number' ? record.responseCode : parsedCode === undefined ? undefined : Number(parsedCode)
   const code = typeof record.code === 'string' ? record.code : undefined
+  const command = typeof record.command === 'string' ? record.command : undefined
   const message = typeof record.message === 'string' ? record.message : String(error)
+  const aboutSession =
+    (command !== undefined && SESSION_COMMAND.test(command)) ||
+    (code !== undefined && SESSION_ERROR_CODES.has(code)) ||
+    // nodemailer checks the envelope before sending; only a bad recipient is the recipient's doing.
+    (code === 'EENVELOPE' && /invalid sender|invalid dsn/i.test(message))
   let permanent = false
-  if (responseCode !== undefined) permanent = responseCode >= 500 && responseCode < 600
+  if (aboutSession) permanent = false
+  else if (responseCode !== undefined) permanent = responseCode >= 500 && responseCode < 600
   else if (code === 'EENVELOPE') permanent = true // nodemailer: no valid recipient in the envelope
-  else if (code !== undefined && TRANSIENT_NETWORK_CODES.has(code)) permanent = false
   return new RelanceError('TRANSPORT_ERROR', `transport failed: ${message}`, {
     cause: error,
     permanent,
     details: {
       ...(responseCode === undefined ? {} : { responseCode }),
       ...(code === undefined ? {} : { errorCode: code }),
-      ...(typeof record.response === 'string' ? { response: record.response } : {}),
+      ...(command === undefined ? {} : { command }),
+      ...(response === undefined ? {} : { response }),
     },
   })
 }

@@ -286,7 +286,6 @@ export function createRelance(options: RelanceOptions): Relance {
       }
       await Promise.all(Array.from({ length: Math.min(concurrency, fresh.length) }, run))
       if (jobs.length < batchSize) break
-      nextTickIn = 0
       if (fresh.length === 0) { nextTickIn = 0; break }
     }
     // Rate-limited sends wait for the bucket to refill: about a second, not a whole interval.

@@ -16,3 +16,24 @@ describe('the README never lies', () => {
     expect(stdout).toContain('Camille')
   })
 })
+
+describe('npm run demo', () => {
+  it('tells the cross-device story and writes the emails as .eml and .html files', async () => {
+    const { mkdtemp, readdir } = await import('node:fs/promises')
+    const { tmpdir } = await import('node:os')
+    const { join } = await import('node:path')
+    const dir = await mkdtemp(join(tmpdir(), 'relance-demo-'))
+    const outbox = join(dir, 'outbox')
+    const { stdout } = await run(process.execPath, ['--import', 'tsx', 'examples/demo.ts', outbox], { cwd: root, timeout: 120_000 })
+    expect(stdout).toMatch(/sent "reminder" to camille\.martin@example\.com/)
+    expect(stdout).toMatch(/sent "reassurance" to camille\.martin@example\.com/)
+    expect(stdout).toMatch(/restores her cart/)
+    expect(stdout).toMatch(/recovered: order order-5531, 108,00\s€, credited to "reassurance" \(after a click\)/)
+    expect(stdout).not.toMatch(/sent "last-chance"/)
+    const files = (await readdir(outbox)).sort()
+    expect(files).toEqual([
+      '0001-reminder-camille.martin@example.com.eml', '0001-reminder-camille.martin@example.com.html',
+      '0002-reassurance-camille.martin@example.com.eml', '0002-reassurance-camille.martin@example.com.html',
+    ])
+  })
+})

@@ -290,3 +290,28 @@ describe('workers', () => {
     }
   })
 })
+
+describe('the background loop', () => {
+  it('start() sends what becomes due on its own, stop() waits for the tick in progress', async () => {
+    vi.useFakeTimers()
+    try {
+      const { relance, clock, transport } = setup({ worker: { interval: { seconds: 5 } } })
+      await consentingShopper(relance, 1)
+      await relance.trackCart({ cartId: 'c', deviceId: 'device-1', items: ITEMS, currency: 'EUR' })
+      relance.start()
+      relance.start() // idempotent
+      await vi.advanceTimersByTimeAsync(6_000)
+      expect(transport.messages).toHaveLength(0)
+      clock.advance({ hours: 1 })
+      await vi.advanceTimersByTimeAsync(5_000)
+      expect(transport.messages).toHaveLength(1)
+      await relance.stop()
+      clock.advance({ hours: 24 })
+      await vi.advanceTimersByTimeAsync(60_000)
+      expect(transport.messages).toHaveLength(1)
+      await relance.close()
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+})

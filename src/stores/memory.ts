@@ -160,6 +160,13 @@ export function memoryStore(): Store {
     if (profile.email !== null) byEmail.delete(profile.email)
   }
 
+  function deleteProfile(id: string): void {
+    const profile = profiles.get(id)
+    if (profile === undefined) return
+    unindexProfile(profile)
+    profiles.delete(id)
+  }
+
   const store: Store = {
     name: 'memory',
     capabilities: { durable: false, multiProcess: false },
@@ -241,11 +248,7 @@ export function memoryStore(): Store {
         }
       }
       assignmentsOf.delete(fromId)
-      const from = profiles.get(fromId)
-      if (from !== undefined) {
-        unindexProfile(from)
-        profiles.delete(fromId)
-      }
+      deleteProfile(fromId)
     },
 
     async getCart(cartId) {
@@ -429,11 +432,7 @@ export function memoryStore(): Store {
       for (const orderId of [...(ordersOf.get(profileId) ?? [])]) deleteOrder(orderId)
       for (const key of assignmentsOf.get(profileId) ?? []) assignments.delete(key)
       assignmentsOf.delete(profileId)
-      const profile = profiles.get(profileId)
-      if (profile !== undefined) {
-        unindexProfile(profile)
-        profiles.delete(profileId)
-      }
+      deleteProfile(profileId)
     },
 
     async purge(before) {

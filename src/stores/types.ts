@@ -15,6 +15,7 @@
  */
 
 import type { IncentiveKind } from '../render/types.js'
+import type { CartItem } from '../types.js'
 
 // ---------------------------------------------------------------------------------------------
 // Records
@@ -54,16 +55,8 @@ export interface ProfileRecord {
 
 export type CartStatus = 'open' | 'empty' | 'ordered'
 
-export interface CartItemRecord {
-  sku: string
-  name: string
-  quantity: number
-  /** Integer minor units of the cart currency. */
-  unitAmount: number
-  imageUrl?: string
-  url?: string
-  variant?: string
-}
+/** A cart line as stored: the public `CartItem` (amounts in integer minor units). */
+export type CartItemRecord = CartItem
 
 export interface CartRecord {
   /** The shop's cart id. */

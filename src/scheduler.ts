@@ -21,7 +21,7 @@ import type { RenderInput } from './render/types.js'
 import type {
   CartRecord, JobRecord, ProfileRecord, SendIncentive, SendOutcome, SendRecord, Settlement,
 } from './stores/types.js'
-import { addDuration, backoffDelay, capUntil, quietUntil, subtractDuration } from './time.js'
+import { addDuration, approximateMs, backoffDelay, capUntil, quietUntil, subtractDuration } from './time.js'
 import { randomId, signToken, tokenUrl } from './tokens.js'
 import { classifyTransportError } from './transports/classify.js'
 import type { OutgoingMessage } from './transports/types.js'
@@ -343,6 +343,12 @@ export async function processJob(core: Core, job: JobRecord, state: TickState, l
       return defer(stepId, 'rate-limit', until.getTime() > now.getTime() ? until : new Date(now.getTime() + 1))
     }
   }
+
+  // A slow batch (hooks, rendering, a congested server) can eat the lease: renew it before handing
+  // over the message, and give up if another worker has taken the job meanwhile.
+  const leaseMs = approximateMs(options.worker.lease)
+  const elapsed = core.clock.now().getTime() - now.getTime()
+  if (elapsed > leaseMs / 2 && !(await store.extendLease(job.cartId, core.workerId, new Date(core.clock.now().getTime() + leaseMs)))) return
 
   state.contacted.add(profile.id)
   try {

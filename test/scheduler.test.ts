@@ -315,3 +315,28 @@ describe('the background loop', () => {
     }
   })
 })
+
+describe('leases', () => {
+  it('a worker whose lease was taken over while it was slow does not send', async () => {
+    const { relance, clock, transport, store } = setup({
+      worker: { lease: { minutes: 2 } },
+      // The shop's hook is slow: four minutes pass on the clock while it runs.
+      beforeSend: async () => { clock.advance({ minutes: 4 }) },
+    })
+    await consentingShopper(relance, 1)
+    await relance.trackCart({ cartId: 'c', deviceId: 'device-1', items: ITEMS, currency: 'EUR' })
+    clock.advance({ hours: 1 })
+    const claimedBy = store.claimDue.bind(store)
+    let stolen = false
+    const originalExtend = store.extendLease.bind(store)
+    store.extendLease = async (cartId, owner, until) => {
+      // Another worker claimed the expired lease in the meantime.
+      const theirs = await claimedBy({ now: clock.now(), limit: 10, owner: 'other-worker', leaseUntil: new Date(clock.now().getTime() + 120_000) })
+      stolen = theirs.length === 1
+      return originalExtend(cartId, owner, until)
+    }
+    await relance.tick()
+    expect(stolen).toBe(true)
+    expect(transport.messages).toHaveLength(0)
+  })
+})

@@ -357,9 +357,12 @@ export async function processJob(core: Core, job: JobRecord, state: TickState, l
     const error = classifyTransportError(thrown)
     if (error.permanent) {
       await store.updateSend(send.id, { outcome: 'failed', reason: error.message })
-      await store.suppress({ key: core.keys.emailKey(profile.email!), reason: 'bounce', at: now })
       counts.failed++
+      const bounced = error.details?.aboutRecipient !== false
+      if (bounced) await store.suppress({ key: core.keys.emailKey(profile.email!), reason: 'bounce', at: now })
       core.emit('failed', { cartId: cart.id, profileId: profile.id, step: stepId, error, attempts: job.attempts + 1, willRetry: false })
+      // A refused message (not address) loses this step only; the next one may still go out.
+      if (!bounced) return settleNext(core, job, cart, profile, effective.step.index, now)
       await settle({ state: 'done', note: 'bounced' })
       return
     }

@@ -9,6 +9,13 @@ import { RelanceError } from '../errors.js'
  */
 const SESSION_COMMAND = /^(CONN|EHLO|HELO|LHLO|STARTTLS|AUTH\b|MAIL FROM)/i
 
+/**
+ * An enhanced status code (RFC 3463) about the address itself: 5.1.x bad destination mailbox or
+ * domain, 5.2.1 mailbox disabled. A 5.7.x policy refusal or a 5.6.x content refusal is about the
+ * message: the address may be fine.
+ */
+const ADDRESS_STATUS = /\b5\.(1\.\d{1,3}|2\.1)\b/
+
 /** nodemailer error codes about our session or configuration rather than the recipient. */
 const SESSION_ERROR_CODES = new Set(['EAUTH', 'ENOAUTH', 'ETLS', 'EREQUIRETLS', 'EPROTOCOL', 'ECONFIG'])
 
@@ -44,6 +51,19 @@ export function classifyTransportError(error: unknown): RelanceError {
   if (aboutSession) permanent = false
   else if (responseCode !== undefined) permanent = responseCode >= 500 && responseCode < 600
   else if (code === 'EENVELOPE') permanent = true // nodemailer: no valid recipient in the envelope
+  // A permanent refusal suppresses the address only when it is about the address: refused at
+  // RCPT TO, or with a 5.1.x status. A 5xx after DATA (spam filter, size, policy) fails this
+  // message without a retry but keeps the person reachable.
+  let aboutRecipient: boolean | undefined
+  if (permanent) {
+    const text = `${response ?? ''} ${message}`
+    aboutRecipient =
+      (command !== undefined && /^RCPT/i.test(command)) || code === 'EENVELOPE' || ADDRESS_STATUS.test(text)
+        ? true
+        : command !== undefined && /^(DATA|BDAT|\.)/i.test(command)
+          ? false
+          : undefined
+  }
   return new RelanceError('TRANSPORT_ERROR', `transport failed: ${message}`, {
     cause: error,
     permanent,
@@ -52,6 +72,7 @@ export function classifyTransportError(error: unknown): RelanceError {
       ...(code === undefined ? {} : { errorCode: code }),
       ...(command === undefined ? {} : { command }),
       ...(response === undefined ? {} : { response }),
+      ...(aboutRecipient === undefined ? {} : { aboutRecipient }),
     },
   })
 }

@@ -28,9 +28,14 @@ export function connectWithoutNagle(request: SocketRequest, callback: (error: Er
   const timer = setTimeout(() => {
     socket.destroy(Object.assign(new Error('Connection timeout'), { code: 'ETIMEDOUT' }))
   }, request.connectionTimeout ?? CONNECTION_TIMEOUT_MS)
+  // A connection that fails is still handed over, and fails right after in nodemailer's hands.
+  // Passing the error to the callback instead would leak a pool slot: nodemailer's pool (7.0.x)
+  // then never releases the resource, and after `maxConnections` refused connections (a server
+  // that was down for a while) every later send waits forever.
   const fail = (error: Error): void => {
     clearTimeout(timer)
-    callback(error)
+    callback(null, { connection: socket })
+    process.nextTick(() => socket.emit('error', error))
   }
   socket.once('error', fail)
   socket.once('connect', () => {

@@ -58,7 +58,9 @@ export interface Transport {
    * Deliver one message. Resolve only once the server accepted it. Reject with
    * `RelanceError('TRANSPORT_ERROR', …, { permanent })`: `permanent: true` for a definitive refusal
    * (SMTP 5xx, invalid address), `false` for what may work later (4xx, timeout, connection
-   * refused). Other errors are classified by the engine (`classifyTransportError`).
+   * refused). A permanent refusal suppresses the address unless `details.aboutRecipient` is
+   * `false` (the message was refused, e.g. by a content filter after DATA, not the address).
+   * Other errors are classified by the engine (`classifyTransportError`).
    */
   send(message: OutgoingMessage): Promise<SendReceipt>
   /** Release connections (pools, sockets). Optional. */

@@ -35,6 +35,24 @@ describe('classifyTransportError', () => {
     expect(classifyTransportError({ response: '421 4.7.0 Try again' })).toMatchObject({ permanent: false, details: { responseCode: 421 } })
   })
 
+  it.each<[string, Error, boolean | undefined]>([
+    ['550 5.1.1 at RCPT TO', smtpError({ code: 'EENVELOPE', response: '550 5.1.1 No such user', responseCode: 550, command: 'RCPT TO' }), true],
+    ['an invalid recipient caught before sending', smtpError({ code: 'EENVELOPE', command: 'API' }, 'Invalid recipient "x"'), true],
+    ['554 5.7.1 spam refusal after DATA', smtpError({ code: 'EMESSAGE', response: '554 5.7.1 Message rejected as spam', responseCode: 554, command: 'DATA' }), false],
+    ['552 message too big after DATA', smtpError({ code: 'EMESSAGE', response: '552 5.3.4 Message too big', responseCode: 552, command: 'DATA' }), false],
+    ['550 5.1.1 after DATA (servers that check late)', smtpError({ code: 'EMESSAGE', response: '550 5.1.1 User unknown', responseCode: 550, command: 'DATA' }), true],
+    ['a bare 5xx reply line from another transport', smtpError({ response: '550 Requested action not taken' }), undefined],
+  ])('%s ⇒ aboutRecipient: %s', (_label, error, aboutRecipient) => {
+    const classified = classifyTransportError(error)
+    expect(classified.permanent).toBe(true)
+    expect(classified.details?.aboutRecipient).toBe(aboutRecipient)
+  })
+
+  it('says nothing about the recipient when the failure is transient', () => {
+    const classified = classifyTransportError(smtpError({ code: 'EENVELOPE', response: '450 Mailbox busy', responseCode: 450, command: 'RCPT TO' }))
+    expect(classified.details).not.toHaveProperty('aboutRecipient')
+  })
+
   it('keeps the SMTP command in the details and returns a TRANSPORT_ERROR unchanged', () => {
     const classified = classifyTransportError(
       smtpError({ code: 'EAUTH', response: '535 no', responseCode: 535, command: 'AUTH LOGIN' }),

@@ -213,6 +213,24 @@ describe('nodemailerTransport failures', () => {
     ])
   })
 
+  it('keeps its pool usable after more refused connections than it has slots', async () => {
+    const smtp = transport()
+    await server.stop()
+    try {
+      // Concurrent and one after another: 8 refused connections for a pool of 5.
+      const concurrent = await Promise.allSettled([1, 2, 3].map((n) => smtp.send(outgoing({ messageId: `<down-${n}@shop.example>` }))))
+      expect(concurrent.map((result) => result.status)).toEqual(['rejected', 'rejected', 'rejected'])
+      for (let n = 4; n <= 8; n += 1) {
+        const error = await rejection(smtp.send(outgoing({ messageId: `<down-${n}@shop.example>` })))
+        expect(error.permanent).toBe(false)
+      }
+    } finally {
+      await server.start()
+    }
+    await smtp.send(outgoing({ messageId: '<back@shop.example>' }))
+    expect(server.messages.map((message) => message.parsed.messageId)).toEqual(['<back@shop.example>'])
+  })
+
   it('reports a connection dropped during the data as transient', async () => {
     server.failNext(1, 'disconnect')
     const smtp = transport()

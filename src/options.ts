@@ -170,7 +170,12 @@ export interface RelanceOptions {
     id?: string
     /** Jobs claimed per batch. @default 100 */
     batchSize?: number
-    /** Jobs processed at once within a batch. @default 8 */
+    /**
+     * Jobs processed at once within a batch. Keep it above the transport's connection count so
+     * that a connection never waits while the engine prepares the next message (measured against
+     * a local SMTP server with a pool of 5: 8 ⇒ ~75 % of raw nodemailer, 24 ⇒ ~84 %).
+     * @default 24
+     */
     concurrency?: number
     /** Lease length; keep it well above the slowest send. @default { minutes: 2 } */
     lease?: Duration
@@ -491,7 +496,7 @@ export function resolveOptions(input: unknown, renderer: Renderer | undefined): 
     worker: {
       id: worker.id === undefined ? undefined : stringOf(worker.id, 'worker.id', fail, { max: 200 }),
       batchSize: positiveInteger(worker.batchSize, 'worker.batchSize', 100, 10_000),
-      concurrency: positiveInteger(worker.concurrency, 'worker.concurrency', 8, 1000),
+      concurrency: positiveInteger(worker.concurrency, 'worker.concurrency', 24, 1000),
       lease: worker.lease === undefined ? { minutes: 2 } : durationOf(worker.lease, 'worker.lease', fail),
       interval: worker.interval === undefined ? { seconds: 5 } : durationOf(worker.interval, 'worker.interval', fail),
     },

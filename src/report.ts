@@ -11,7 +11,7 @@ import { dateOf, failInput, isPlainObject, knownKeys } from './validate.js'
 export interface ReportOptions {
   /** Inclusive start (sends, orders and assignments from this time). @default the beginning */
   since?: TimeInput
-  /** Exclusive end. @default now */
+  /** Exclusive end. @default just after now: what happened at the clock's current time counts */
   until?: TimeInput
 }
 
@@ -131,11 +131,13 @@ function countSend(target: Omit<StepReport, 'id'>, send: SendRecord): void {
 }
 
 export function parseReportOptions(input: unknown, now: Date): { since: Date | null; until: Date } {
-  if (input === undefined) return { since: null, until: now }
+  // A send recorded at the current instant belongs in a report asked for at that instant.
+  const justAfterNow = new Date(now.getTime() + 1)
+  if (input === undefined) return { since: null, until: justAfterNow }
   if (!isPlainObject(input)) throw failInput('options', 'must be an object { since?, until? }')
   knownKeys(input, ['since', 'until'], '', failInput)
   const since = input.since === undefined ? null : dateOf(input.since, 'since', failInput)
-  const until = input.until === undefined ? now : dateOf(input.until, 'until', failInput)
+  const until = input.until === undefined ? justAfterNow : dateOf(input.until, 'until', failInput)
   if (since !== null && since.getTime() >= until.getTime()) throw failInput('since', 'must be before until')
   return { since, until }
 }

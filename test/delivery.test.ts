@@ -209,6 +209,20 @@ describe('delivery over SMTP', () => {
     expect(server.acceptedCount).toBe(2)
   })
 
+  it("bounces and complaints reported by the provider's webhook stop the mail and show in the report", async () => {
+    const { relance, clock } = await abandoned(4)
+    expect(await relance.tick()).toMatchObject({ sent: 4 })
+    await relance.suppress('shopper1@example.com', 'complaint')
+    await relance.suppress('SHOPPER2@example.com', 'bounce')
+    clock.advance({ hours: 23 })
+    expect(await relance.tick()).toMatchObject({ sent: 2 })
+    const received = await server.waitForMessages(6)
+    expect(received.slice(4).map((message) => message.envelope.to[0]).sort()).toEqual(['shopper0@example.com', 'shopper3@example.com'])
+    const { totals } = await relance.report()
+    expect(totals).toMatchObject({ sent: 6, complaints: 1, hardBounces: 1 })
+    expect(totals.complaintRate).toBeCloseTo(1 / 6)
+  })
+
   it('a rate limit spreads a backlog over seconds instead of hammering the server', async () => {
     const { relance, clock, store } = await abandoned(12, { transport: smtp({ maxPerSecond: 5 }) })
     const perSecond: number[] = []

@@ -65,8 +65,9 @@ for (const iso of ['2026-06-09T11:39:00Z', '2026-06-09T11:40:00Z', '2026-06-10T1
 }
 
 at('2026-06-10T18:05:00Z')
-const restoreLink = /href="(https:\/\/shop\.example\/panier\/restaurer\?token=[^"]+)"/.exec(transport.files.length > 1 ? await (await import('node:fs/promises')).readFile(transport.files[1]!.html, 'utf8') : '')?.[1]
-const token = new URL(restoreLink!.replace(/&amp;/g, '&')).searchParams.get('token')!
+const restoreLink = /href="(https:\/\/shop\.example\/panier\/restaurer\?[^"]+)"/.exec(transport.files.length > 1 ? await (await import('node:fs/promises')).readFile(transport.files[1]!.html, 'utf8') : '')?.[1]
+// Attribute values in HTML escape `&` and `=` as character references.
+const token = new URL(restoreLink!.replace(/&#x3D;/gi, '=').replace(/&amp;/g, '&')).searchParams.get('token')!
 const restored = await relance.restore(token, { deviceId: 'tablet-22de' })
 line('tablet', `opens the "${restored.step}" email and restores her cart: ${restored.items.map((i) => i.name).join(' + ')}`)
 at('2026-06-10T18:12:00Z')

@@ -58,14 +58,15 @@ function itemOf(value: unknown, field: string): CartItemRecord {
   knownKeys(raw, ['sku', 'name', 'quantity', 'unitAmount', 'imageUrl', 'url', 'variant'], field, fail)
   const item: CartItemRecord = {
     sku: idOf(raw.sku, `${field}.sku`, fail),
-    name: stringOf(raw.name, `${field}.name`, fail, { max: 500 }),
+    // Display text: surrounding and repeated whitespace carries no meaning in an email.
+    name: stringOf(raw.name, `${field}.name`, fail, { max: 500 }).trim().replace(/\s+/g, ' '),
     quantity: integerOf(raw.quantity, `${field}.quantity`, fail, { min: 1, max: 100_000 }),
     unitAmount: integerOf(raw.unitAmount, `${field}.unitAmount`, fail, { min: 0, max: MAX_AMOUNT }),
   }
   // URLs are stored as given; only absolute http(s) ones ever reach a template (the renderer checks).
   if (raw.imageUrl !== undefined) item.imageUrl = stringOf(raw.imageUrl, `${field}.imageUrl`, fail, { max: 2000 })
   if (raw.url !== undefined) item.url = stringOf(raw.url, `${field}.url`, fail, { max: 2000 })
-  if (raw.variant !== undefined) item.variant = stringOf(raw.variant, `${field}.variant`, fail, { max: 200 })
+  if (raw.variant !== undefined) item.variant = stringOf(raw.variant, `${field}.variant`, fail, { max: 200 }).trim().replace(/\s+/g, ' ')
   return item
 }
 

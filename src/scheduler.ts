@@ -478,6 +478,7 @@ async function buildMessage(
   const input: RenderInput = {
     template: effective.template!,
     locale: profile.locale ?? shop.locale,
+    timeZone: profile.timeZone ?? shop.timeZone,
     shop: {
       name: shop.name, url: shop.url, fromAddress: shop.fromAddress, replyTo: shop.replyTo, locale: shop.locale,
       timeZone: shop.timeZone, currency: shop.currency, logoUrl: shop.logoUrl, address: shop.address,

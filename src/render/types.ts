@@ -62,6 +62,8 @@ export interface RenderInput {
   variant: string | null
   /** A subject override (Handlebars source) from the step or the experiment variant. */
   subject?: string | undefined
+  /** The recipient's IANA zone for dates, when known. @default shop.timeZone */
+  timeZone?: string | undefined
   /** When the email is rendered, for relative dates ("valid until…"). */
   now: Date
 }

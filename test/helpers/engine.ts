@@ -62,6 +62,17 @@ export function tokenOf(url: string): string {
   return new URL(url).searchParams.get('token')!
 }
 
+/** Decodes the character references an HTML attribute may hold (`&amp;`, `&#x3D;`, `&#39;`…). */
+export function decodeEntities(text: string): string {
+  const named: Record<string, string> = { amp: '&', lt: '<', gt: '>', quot: '"', apos: "'" }
+  return text.replace(/&(#x[0-9a-f]+|#\d+|\w+);/gi, (whole, ref: string) =>
+    ref[0] === '#'
+      ? String.fromCodePoint(ref[1]!.toLowerCase() === 'x' ? parseInt(ref.slice(2), 16) : Number(ref.slice(1)))
+      : named[ref.toLowerCase()] ?? whole,
+  )
+}
+
+/** The href of every link, decoded, in document order. */
 export function linksIn(html: string): string[] {
-  return [...html.matchAll(/href="([^"]+)"/g)].map((m) => m[1]!.replace(/&amp;/g, '&'))
+  return [...html.matchAll(/href="([^"]+)"/g)].map((m) => decodeEntities(m[1]!))
 }

@@ -17,6 +17,7 @@ import {
 } from './compile.js'
 import { buildContext, type TemplateContext } from './context.js'
 import { COMPILE_OPTIONS, RUNTIME_OPTIONS, createHandlebars, type Strings } from './helpers.js'
+import { SAMPLES, sampleInput } from './samples.js'
 import type { RenderInput, RenderedEmail, Renderer } from './types.js'
 
 /** Folders of a templates directory that are not templates. */
@@ -118,6 +119,8 @@ function checkNoRawOutput(text: string, origins: Origin[]): void {
   }
 }
 
+const SPACES = /[ \t\r\n\f\v\u2028\u2029]+/g
+
 const SOURCES_CACHE = new Map<string, Promise<Map<string, CompiledTemplate>>>()
 
 /** One template × locale, ready to render. */
@@ -131,7 +134,35 @@ export interface CompiledTemplate {
   preheader: Handlebars.TemplateDelegate
   /** Handlebars sources, for `relance check` and the precompiled-vs-naive proofs. */
   sources: { mjml: string; html: string; text: string; subject: string; preheader: string }
+  /** Origin (file, line) of each line of `sources.mjml`. */
+  origins: Origin[]
+  frontLines: Record<string, number>
   staticBytes: number
+}
+
+/**
+ * Where a render error comes from and what it is about: the first template line that mentions
+ * the missing variable or string (Handlebars reports positions in the compiled HTML, and only the
+ * last segment of a missing path), with the full path as written there.
+ */
+export function explainRenderError(unit: CompiledTemplate, error: unknown): { origin: Origin; message: string } {
+  const raw = ((error as Error).message ?? String(error)).split('\n')[0]!.replace(/ - \d+:\d+$/, '')
+  const missing = /"([^"]+)" not defined/.exec(raw)?.[1]
+  const name = missing ?? /unknown string "([^"]+)"/.exec(raw)?.[1]
+  if (name === undefined) return { origin: { file: unit.file, line: 1 }, message: raw }
+  const escaped = name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')
+  const inMustache = new RegExp(`\\{\\{[^}]*?([\\w@./-]*\\b${escaped})\\b[^}]*\\}\\}`)
+  const explain = (path: string) => (missing === undefined ? raw : `unknown variable "${path}"`)
+  const lines = unit.sources.mjml.split('\n')
+  for (let index = 0; index < lines.length; index++) {
+    const match = inMustache.exec(lines[index]!)
+    if (match !== null) return { origin: unit.origins[index] ?? { file: unit.file, line: 1 }, message: explain(match[1]!) }
+  }
+  for (const key of ['subject', 'preheader'] as const) {
+    const match = inMustache.exec(unit.sources[key])
+    if (match !== null) return { origin: { file: unit.file, line: unit.frontLines[key] ?? 1 }, message: explain(match[1]!) }
+  }
+  return { origin: { file: unit.file, line: 1 }, message: raw }
 }
 
 /**
@@ -142,7 +173,8 @@ export interface CompiledTemplate {
 function dressDocument(text: string, locale: string): string {
   let out = text
   if (!/<mjml\b[^>]*\blang=/.test(out)) out = out.replace(/<mjml\b/, `<mjml lang="${locale}" dir="ltr"`)
-  const head = '<mj-title>{{@subject}}</mj-title><mj-preview>{{@preheader}}</mj-preview>'
+  // A template may set its own title or preview text; then it keeps them.
+  const head = (/<mj-title\b/.test(out) ? '' : '<mj-title>{{@subject}}</mj-title>') + (/<mj-preview\b/.test(out) ? '' : '<mj-preview>{{@preheader}}</mj-preview>')
   out = /<mj-head\b[^>]*>/.test(out)
     ? out.replace(/<mj-head\b[^>]*>/, (tag) => tag + head)
     : out.replace(/<mjml\b[^>]*>/, (tag) => `${tag}<mj-head>${head}</mj-head>`)
@@ -248,6 +280,8 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
       subject: compileHbs(front.subject, frontOrigin('subject'), { noEscape: true }),
       preheader: compileHbs(preheader, frontOrigin('preheader'), { noEscape: true }),
       sources: { mjml: dressed, html: sources.html, text: sources.text, subject: front.subject, preheader },
+      origins: expanded.origins,
+      frontLines: front.lines,
       staticBytes: sources.staticBytes,
     }
   }
@@ -273,6 +307,19 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
       }
       for (const [id, unit] of await sources) compiled.set(id, unit)
       for (const locale of new Set([...names.values()].flat())) strings(locale)
+      // Strict mode reports a misspelt variable only when it is rendered: render every template
+      // with sample carts now, so a typo stops the startup instead of the first send.
+      for (const unit of compiled.values()) {
+        for (const sample of SAMPLES) {
+          const input = sampleInput(sample, unit.name, unit.locale)
+          try {
+            renderUnit(unit, input)
+          } catch (error) {
+            const { origin, message } = explainRenderError(unit, error)
+            throw templateError(message, origin, 'see templates/README.md for the variables and helpers', error)
+          }
+        }
+      }
     })()
     return initPromise
   }
@@ -291,6 +338,21 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     return buildContext(input, unit.locale, strings(unit.locale))
   }
 
+  function renderUnit(unit: CompiledTemplate, input: RenderInput, subject = unit.subject): RenderedEmail {
+    const context = contextOf(input, unit)
+    // Line breaks and runs of spaces become one space; no-break spaces (`10 %`, `49,90 €`) stay.
+    const title = subject(context, RUNTIME_OPTIONS).replace(SPACES, ' ').trim()
+    const preheader = unit.preheader(context, RUNTIME_OPTIONS).replace(SPACES, ' ').trim()
+    const options = { ...RUNTIME_OPTIONS, data: { subject: title, preheader } }
+    return {
+      subject: title,
+      preheader,
+      html: unit.html(context, options),
+      text: tidyText(unit.text(context, options)),
+      locale: unit.locale,
+    }
+  }
+
   return {
     compiled,
     files,
@@ -304,7 +366,6 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     async render(input: RenderInput): Promise<RenderedEmail> {
       await init()
       const unit = resolveTemplate(input.template, input.locale, input.shop.locale)
-      const context = contextOf(input, unit)
       let subject = unit.subject
       if (input.subject !== undefined) {
         let cached = subjectCache.get(input.subject)
@@ -312,18 +373,10 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
         subject = cached
       }
       try {
-        const title = subject(context, RUNTIME_OPTIONS).replace(/\s+/g, ' ').trim()
-        const preheader = unit.preheader(context, RUNTIME_OPTIONS).replace(/\s+/g, ' ').trim()
-        const options = { ...RUNTIME_OPTIONS, data: { subject: title, preheader } }
-        return {
-          subject: title,
-          preheader,
-          html: unit.html(context, options),
-          text: tidyText(unit.text(context, options)),
-          locale: unit.locale,
-        }
+        return renderUnit(unit, input, subject)
       } catch (error) {
-        throw templateError(`rendering ${input.template} (${unit.locale}) failed: ${(error as Error).message}`, { file: unit.file, line: 1 }, undefined, error)
+        const { origin, message } = explainRenderError(unit, error)
+        throw templateError(`rendering ${input.template} (${unit.locale}) failed: ${message}`, origin, undefined, error)
       }
     },
   }

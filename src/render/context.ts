@@ -4,7 +4,7 @@
  * compile in strict mode, where a missing key is an error: that is how a typo is caught.
  * `templates/README.md` documents this shape for marketers; keep them in step.
  */
-import { formatLocalDate, formatMoney, pluralForm } from './helpers.js'
+import { formatLocalDate, formatMoney, formatPercent, pluralForm } from './helpers.js'
 import type { RenderIncentive, RenderInput, RenderItem } from './types.js'
 
 /** Lines shown before "and K more": keeps a 60-line cart far below Gmail's ~102 KB clipping. */
@@ -89,7 +89,7 @@ function item(line: RenderItem, currency: string, locale: string): TemplateItem 
 }
 
 function incentiveValue(incentive: RenderIncentive, currency: string, locale: string, strings: Readonly<Record<string, string>>): string {
-  if (incentive.kind === 'percent') return new Intl.NumberFormat(locale, { style: 'percent' }).format(incentive.value / 100)
+  if (incentive.kind === 'percent') return formatPercent(incentive.value, locale)
   if (incentive.kind === 'amount') return formatMoney(incentive.value, currency, locale)
   return strings['incentive.free-shipping'] ?? 'free shipping'
 }

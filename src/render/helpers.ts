@@ -26,23 +26,41 @@ function dateLocale(tag: string): Locale {
   return DATE_LOCALES[tag] ?? DATE_LOCALES[tag.split('-')[0]!] ?? enGB
 }
 
-const moneyFormats = new Map<string, Intl.NumberFormat>()
+// Building an Intl formatter costs about as much as rendering a whole email: keep them.
+const moneyFormats = new Map<string, { format: Intl.NumberFormat; divisor: number }>()
+const percentFormats = new Map<string, Intl.NumberFormat>()
 
 /** Integer minor units → `49,90 €` (fr) or `€49.90` (en), with the currency's own decimals. */
 export function formatMoney(minor: number, currency: string, locale: string): string {
   const key = `${locale}|${currency}`
-  let fmt = moneyFormats.get(key)
-  if (fmt === undefined) {
-    fmt = new Intl.NumberFormat(locale, { style: 'currency', currency })
-    moneyFormats.set(key, fmt)
+  let entry = moneyFormats.get(key)
+  if (entry === undefined) {
+    const format = new Intl.NumberFormat(locale, { style: 'currency', currency })
+    entry = { format, divisor: 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2) }
+    moneyFormats.set(key, entry)
   }
-  const digits = fmt.resolvedOptions().maximumFractionDigits ?? 2
-  return fmt.format(minor / 10 ** digits)
+  return entry.format.format(minor / entry.divisor)
 }
+
+/** `10 %` (fr) or `10%` (en) from a whole percentage. */
+export function formatPercent(percent: number, locale: string): string {
+  let format = percentFormats.get(locale)
+  if (format === undefined) percentFormats.set(locale, (format = new Intl.NumberFormat(locale, { style: 'percent' })))
+  return format.format(percent / 100)
+}
+
+const dates = new Map<string, string>()
 
 /** A date in the recipient's zone with a date-fns pattern (`PPP` by default: `12 juin 2026`). */
 export function formatLocalDate(at: Date, pattern: string, locale: string, timeZone: string): string {
-  return formatDate(new TZDate(at.getTime(), timeZone), pattern, { locale: dateLocale(locale) })
+  // Codes of one campaign share their end date: formatting it once per batch is enough.
+  const key = `${at.getTime()}|${pattern}|${locale}|${timeZone}`
+  let text = dates.get(key)
+  if (text === undefined) {
+    if (dates.size > 10_000) dates.clear()
+    dates.set(key, (text = formatDate(new TZDate(at.getTime(), timeZone), pattern, { locale: dateLocale(locale) })))
+  }
+  return text
 }
 
 const plurals = new Map<string, Intl.PluralRules>()

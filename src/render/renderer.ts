@@ -265,6 +265,11 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     if (front.subject === null || front.subject === '') throw templateError('the front matter has no subject', { file: source.file, line: 1 }, 'add "subject: …" between --- lines')
     const preheader = front.preheader ?? ''
     const expanded = expandPartials({ ...source, body }, shared)
+    // A `{{t "key"}}` without arguments is a constant of this locale: write it in at compile time
+    // (escaped, and with braces neutralised so a translation cannot become a mustache).
+    const table = strings(locale)
+    expanded.text = expanded.text.replace(/\{\{\s*t\s+"([^"]+)"\s*\}\}/g, (whole, key: string) =>
+      key in table ? table[key]!.replace(/[&<>"'{}]/g, (c) => `&#${c.charCodeAt(0)};`) : whole)
     checkNoRawOutput(expanded.text, expanded.origins)
     checkUrlAttributes(expanded.text, expanded.origins)
     const frontOrigin = (key: string): Origin => ({ file: source.file, line: front.lines[key] ?? 1 })

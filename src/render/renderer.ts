@@ -188,7 +188,22 @@ export interface TemplateRendererOptions {
   builtIn?: boolean
 }
 
+/** One template × locale as `relance check` sees it: compiled, or the error that stopped it. */
+export interface LintUnit {
+  name: string
+  locale: string
+  file: string
+  unit: CompiledTemplate | null
+  error: RelanceError | null
+}
+
 export interface TemplateRenderer extends Renderer {
+  /** Compiles every template × locale on its own and renders the samples, collecting errors instead of stopping at the first. */
+  lint(): Promise<LintUnit[]>
+  /** Template names and their locales. */
+  readonly templates: ReadonlyMap<string, string[]>
+  /** Renders with one compiled unit (from `lint()`), without the startup checks of `render()`. */
+  renderUnit(unit: CompiledTemplate, input: RenderInput): RenderedEmail
   /** Every compiled template × locale (after `init()`). */
   readonly compiled: ReadonlyMap<string, CompiledTemplate>
   /** The merged files (built-in + override). */
@@ -314,17 +329,7 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
       for (const locale of new Set([...names.values()].flat())) strings(locale)
       // Strict mode reports a misspelt variable only when it is rendered: render every template
       // with sample carts now, so a typo stops the startup instead of the first send.
-      for (const unit of compiled.values()) {
-        for (const sample of SAMPLES) {
-          const input = sampleInput(sample, unit.name, unit.locale)
-          try {
-            renderUnit(unit, input)
-          } catch (error) {
-            const { origin, message } = explainRenderError(unit, error)
-            throw templateError(message, origin, 'see templates/README.md for the variables and helpers', error)
-          }
-        }
-      }
+      for (const unit of compiled.values()) sampleCheck(unit)
     })()
     return initPromise
   }
@@ -358,10 +363,48 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     }
   }
 
+  function sampleCheck(unit: CompiledTemplate): void {
+    for (const sample of SAMPLES) {
+      try {
+        renderUnit(unit, sampleInput(sample, unit.name, unit.locale))
+      } catch (error) {
+        const { origin, message } = explainRenderError(unit, error)
+        throw templateError(message, origin, 'see templates/README.md for the variables and helpers', error)
+      }
+    }
+  }
+
+  async function lint(): Promise<LintUnit[]> {
+    let shared: Map<string, TemplateSource>
+    const out: LintUnit[] = []
+    try {
+      shared = partials()
+    } catch (error) {
+      return [{ name: '*', locale: '*', file: '', unit: null, error: error as RelanceError }]
+    }
+    for (const [name, locales] of names) {
+      for (const locale of locales) {
+        const file = files.files.get(`${name}/${locale}.mjml`)!
+        try {
+          const unit = await compileOne(name, locale, shared)
+          compiled.set(`${name}/${locale}`, unit)
+          sampleCheck(unit)
+          out.push({ name, locale, file, unit, error: null })
+        } catch (error) {
+          out.push({ name, locale, file, unit: null, error: error instanceof RelanceError ? error : templateError(String(error), { file, line: 1 }) })
+        }
+      }
+    }
+    return out
+  }
+
   return {
     compiled,
     files,
     handlebars,
+    templates: names,
+    lint,
+    renderUnit: (unit, input) => renderUnit(unit, input),
     strings,
     init,
     has: (name) => names.has(name),

@@ -70,7 +70,7 @@ describe('built-in templates', () => {
 
   it('puts the incentive, its code and its end date in the last chance, and nothing when there is none', async () => {
     const withCode = await renderer.render(sampleInput(sample('incentive'), 'last-chance', 'fr'))
-    expect(withCode.subject).toMatch(/^10[\u00a0\u202f]% pour vous/)
+    expect(withCode.subject).toMatch(/^Dernière chance : 10[\u00a0\u202f]% sur votre panier$/)
     expect(withCode.text).toContain('MERCI-7QX2')
     expect(withCode.text).toContain('Valable jusqu’au 17 juin 2026')
     const none = await renderer.render(sampleInput(sample('three-items'), 'last-chance', 'fr'))

@@ -257,6 +257,15 @@ export function createRelance(options: RelanceOptions): Relance {
   async function tick(tickOptions: { now?: TimeInput } = {}): Promise<TickResult> {
     const at = tickOptions.now === undefined ? now() : dateOf(tickOptions.now, 'now', failInput)
     await core.ready()
+    // A template saved since the last tick is used from this one on; a broken save is reported
+    // and the previous templates keep sending.
+    if (renderer.refresh !== undefined) {
+      try {
+        await renderer.refresh()
+      } catch (error) {
+        emit('error', { error: error instanceof RelanceError ? error : new RelanceError('TEMPLATE_ERROR', String(error), { cause: error }), during: 'templates' })
+      }
+    }
     const state = newTickState(at)
     const { batchSize, concurrency } = resolved.worker
     const seen = new Set<string>()

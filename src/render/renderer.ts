@@ -221,8 +221,11 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     ...(options.builtIn === false ? [] : [builtInTemplatesDir()]),
     ...(options.templates === undefined ? [] : [resolve(options.templates)]),
   ]
-  const files = new TemplateFiles(dirs)
-  const names = files.templates()
+  let files = new TemplateFiles(dirs)
+  let names = files.templates()
+  /** Fingerprint of the files behind `compiled`, and of a later state that failed to compile. */
+  let loadedKey: string | null = null
+  let failedKey: string | null = null
   const compiled = new Map<string, CompiledTemplate>()
   const stringTables = new Map<string, Strings>()
   const subjectCache = new Map<string, Handlebars.TemplateDelegate>()
@@ -306,32 +309,78 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     }
   }
 
+  /** Compiles (or takes from the cache) every template × locale of the current files. */
+  async function loadUnits(key: string): Promise<Map<string, CompiledTemplate>> {
+    // Compiled templates are shared by every renderer over the same unchanged files (tests and
+    // workers create many engines): same files, same strings, same functions.
+    let sources = SOURCES_CACHE.get(key)
+    if (sources === undefined) {
+      const shared = partials()
+      const current = names
+      sources = (async () => {
+        const out = new Map<string, CompiledTemplate>()
+        for (const [name, locales] of current) {
+          for (const locale of locales) out.set(`${name}/${locale}`, await compileOne(name, locale, shared))
+        }
+        return out
+      })()
+      SOURCES_CACHE.set(key, sources)
+      sources.catch(() => SOURCES_CACHE.delete(key))
+    }
+    return sources
+  }
+
+  function install(units: Map<string, CompiledTemplate>): void {
+    compiled.clear()
+    for (const [id, unit] of units) compiled.set(id, unit)
+    for (const locale of new Set([...names.values()].flat())) strings(locale)
+    // Strict mode reports a misspelt variable only when it is rendered: render every template
+    // with sample carts now, so a typo stops the startup instead of the first send.
+    for (const unit of compiled.values()) sampleCheck(unit)
+  }
+
   let initPromise: Promise<void> | null = null
   function init(): Promise<void> {
     initPromise ??= (async () => {
-      // Compiled templates are shared by every renderer over the same unchanged files (tests and
-      // workers create many engines): same files, same strings, same functions.
       const key = files.fingerprint()
-      let sources = SOURCES_CACHE.get(key)
-      if (sources === undefined) {
-        const shared = partials()
-        sources = (async () => {
-          const out = new Map<string, CompiledTemplate>()
-          for (const [name, locales] of names) {
-            for (const locale of locales) out.set(`${name}/${locale}`, await compileOne(name, locale, shared))
-          }
-          return out
-        })()
-        SOURCES_CACHE.set(key, sources)
-        sources.catch(() => SOURCES_CACHE.delete(key))
-      }
-      for (const [id, unit] of await sources) compiled.set(id, unit)
-      for (const locale of new Set([...names.values()].flat())) strings(locale)
-      // Strict mode reports a misspelt variable only when it is rendered: render every template
-      // with sample carts now, so a typo stops the startup instead of the first send.
-      for (const unit of compiled.values()) sampleCheck(unit)
+      install(await loadUnits(key))
+      loadedKey = key
     })()
     return initPromise
+  }
+
+  /**
+   * Picks up saved changes: when a file was added, changed or removed since the last load,
+   * compile and check everything again and switch over only if it all passes. A broken save
+   * throws (the engine reports it as an `'error'` event) and the previous templates stay in use.
+   */
+  async function refresh(): Promise<boolean> {
+    await init()
+    const next = new TemplateFiles(dirs)
+    const key = next.fingerprint()
+    if (key === loadedKey || key === failedKey) return false
+    const previous = { files, names, units: new Map(compiled) }
+    try {
+      const nextNames = next.templates()
+      for (const name of names.keys()) {
+        if (!nextNames.has(name)) throw new RelanceError('TEMPLATE_ERROR', `template "${name}" was removed; keeping the previous templates`, { details: { template: name } })
+      }
+      files = next
+      names = nextNames
+      stringTables.clear()
+      install(await loadUnits(key))
+      loadedKey = key
+      failedKey = null
+      return true
+    } catch (error) {
+      files = previous.files
+      names = previous.names
+      stringTables.clear()
+      compiled.clear()
+      for (const [id, unit] of previous.units) compiled.set(id, unit)
+      failedKey = key
+      throw error
+    }
   }
 
   function resolveTemplate(name: string, locale: string, shopLocale: string): CompiledTemplate {
@@ -400,10 +449,15 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
 
   return {
     compiled,
-    files,
+    get files() {
+      return files
+    },
     handlebars,
-    templates: names,
+    get templates() {
+      return names
+    },
     lint,
+    refresh,
     renderUnit: (unit, input) => renderUnit(unit, input),
     strings,
     init,

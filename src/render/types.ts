@@ -88,6 +88,13 @@ export interface Renderer {
    * `init()`: `createRelance` calls it to validate `sequence` eagerly.
    */
   has(template: string): boolean
+  /**
+   * Pick up template changes made since `init()`; the engine calls it at the start of every tick,
+   * so a saved template is used by the next tick. Resolves `true` when it switched to new
+   * templates; rejects (and keeps the previous ones) when the new ones are broken.
+   * @default undefined (templates are fixed at startup)
+   */
+  refresh?(): Promise<boolean>
   /** Render one email. Must not throw for valid input once `init()` resolved. */
   render(input: RenderInput): Promise<RenderedEmail>
 }

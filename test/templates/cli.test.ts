@@ -113,3 +113,45 @@ describe('relance preview in Chromium', () => {
     }
   })
 })
+
+describe('a marketer edits a template while the shop runs', () => {
+  it('the next tick sends the saved version; a broken save is reported and the previous version keeps sending', async () => {
+    const { setup, consentingShopper, ITEMS } = await import('../helpers/engine.js')
+    const dir = copyOfBuiltIns()
+    try {
+      const { relance, clock, transport } = setup({ templates: dir })
+      const errors: { during: string; error: Error }[] = []
+      relance.on('error', (event) => errors.push(event))
+      const abandon = async (n: number) => {
+        await consentingShopper(relance, n, { firstName: 'Camille', locale: 'fr' })
+        await relance.trackCart({ cartId: `cart-${n}`, deviceId: `device-${n}`, items: ITEMS, currency: 'EUR' })
+      }
+      await abandon(1)
+      clock.advance({ hours: 1 })
+      await relance.tick()
+      expect(transport.messages.at(-1)!.subject).toBe('Camille, votre panier vous attend chez Maison Dupont')
+
+      const file = join(dir, 'reminder/fr.mjml')
+      const source = readFileSync(file, 'utf8')
+      writeFileSync(file, source.replace('vous attend chez', 'vous espère chez'))
+      await abandon(2)
+      clock.advance({ hours: 1 })
+      await relance.tick()
+      expect(transport.messages.at(-1)!.subject).toBe('Camille, votre panier vous espère chez Maison Dupont')
+
+      writeFileSync(file, source.replace('{{customer.firstName}}{{/if}},', '{{customer.prenom}}{{/if}},'))
+      await abandon(3)
+      clock.advance({ hours: 1 })
+      await relance.tick()
+      expect(errors).toHaveLength(1)
+      expect(errors[0]!.during).toBe('templates')
+      expect(errors[0]!.error.message).toMatch(/reminder\/fr\.mjml:\d+: unknown variable "customer\.prenom"/)
+      expect(transport.messages.at(-1)!.subject).toBe('Camille, votre panier vous espère chez Maison Dupont')
+      // The same broken state is reported once, not at every tick.
+      await relance.tick()
+      expect(errors).toHaveLength(1)
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+})

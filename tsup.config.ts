@@ -4,6 +4,7 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     nodemailer: 'src/nodemailer.ts',
+    sqlite: 'src/sqlite.ts',
   },
   format: ['esm'],
   target: 'node20',

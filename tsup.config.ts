@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     nodemailer: 'src/nodemailer.ts',
     sqlite: 'src/sqlite.ts',
+    postgres: 'src/postgres.ts',
   },
   format: ['esm'],
   target: 'node20',

@@ -148,9 +148,9 @@ CREATE INDEX relance_suppressions_at ON relance_suppressions (at, key);
 ]
 
 const SQL = {
-  migrationsTable: `CREATE TABLE IF NOT EXISTS relance_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER NOT NULL)`,
+  migrationsTable: `CREATE TABLE IF NOT EXISTS relance_migrations (version INTEGER PRIMARY KEY)`,
   appliedVersions: `SELECT version FROM relance_migrations`,
-  recordMigration: `INSERT INTO relance_migrations (version, applied_at) VALUES (?, ?)`,
+  recordMigration: `INSERT INTO relance_migrations (version) VALUES (?)`,
 
   getProfile: `SELECT * FROM relance_profiles WHERE id = ?`,
   profileByCustomer: `SELECT * FROM relance_profiles WHERE customer_id = ?`,
@@ -333,7 +333,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       for (const migration of SQLITE_MIGRATIONS) {
         if (applied.has(migration.version)) continue
         database.exec(migration.sql)
-        database.prepare(SQL.recordMigration).run(migration.version, 0)
+        database.prepare(SQL.recordMigration).run(migration.version)
       }
     })
   }

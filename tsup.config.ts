@@ -4,6 +4,8 @@ export default defineConfig({
   entry: {
     index: 'src/index.ts',
     nodemailer: 'src/nodemailer.ts',
+    sqlite: 'src/sqlite.ts',
+    postgres: 'src/postgres.ts',
     cli: 'src/cli.ts',
   },
   format: ['esm'],

@@ -87,6 +87,14 @@ function copy<T>(value: T): T {
   return out as T
 }
 
+/** The maps behind each memory store, for the conformance suite's raw inspector only. */
+const internals = new WeakMap<Store, Record<string, Map<string, unknown>>>()
+
+/** @internal The live maps of a memory store (tests read them as the "raw client"). */
+export function memoryStoreInternals(store: Store): Record<string, Map<string, unknown>> | undefined {
+  return internals.get(store)
+}
+
 /**
  * The embedded default: everything in memory, nothing survives a restart. Safe for one process
  * (operations are atomic with respect to each other because each runs to completion without
@@ -468,5 +476,6 @@ export function memoryStore(): Store {
       }
     },
   }
+  internals.set(store, { profiles, devices, carts, jobs, sends, orders, assignments, suppressions } as Record<string, Map<string, unknown>>)
   return store
 }

@@ -4,7 +4,7 @@
  * currencies are listed apart, never converted).
  */
 import type { Core } from './core.js'
-import type { SendRecord } from './stores/types.js'
+import type { SendRecord, Store } from './stores/types.js'
 import type { TimeInput } from './types.js'
 import { dateOf, failInput, isPlainObject, knownKeys } from './validate.js'
 
@@ -67,7 +67,71 @@ export interface ExperimentReport {
   winner: string | null
   /** The smallest corrected p-value of the comparisons with the control (`null` without data). */
   pValue: number | null
+  /**
+   * Why there is a winner or not, in words: `winner`, `no significant difference`, or
+   * `too few people` (see `MIN_PEOPLE_PER_VARIANT` and `MIN_OUTCOMES`).
+   */
+  verdict: string
   variants: VariantReport[]
+}
+
+/**
+ * Minimum sample before a winner may be declared. The z-test leans on a normal approximation
+ * that is poor with few people or few conversions: each compared variant needs at least this many
+ * people, and at least `MIN_OUTCOMES` conversions and non-conversions.
+ */
+export const MIN_PEOPLE_PER_VARIANT = 100
+export const MIN_OUTCOMES = 5
+/** Family-wise significance level; comparisons with the control are Bonferroni-corrected. */
+export const ALPHA = 0.05
+
+/** What the decision needs of a variant. */
+export interface VariantCounts {
+  id: string
+  holdout: boolean
+  assigned: number
+  converted: number
+}
+
+/**
+ * Compares every variant with the control (the holdout, else the first variant): two-sided
+ * two-proportion z-tests, Bonferroni-corrected, and a winner only when significant at `ALPHA`
+ * with enough people on both sides. Without a holdout the first variant may also win, when it
+ * beats every other variant significantly.
+ */
+export function decideExperiment<V extends VariantCounts>(variants: V[]): {
+  control: V
+  winner: string | null
+  pValue: number | null
+  verdict: string
+  comparisons: Map<V, { uplift: number | null; pValue: number }>
+} {
+  const rate = (v: VariantCounts) => (v.assigned === 0 ? 0 : v.converted / v.assigned)
+  const enough = (v: VariantCounts) => v.assigned >= MIN_PEOPLE_PER_VARIANT && v.converted >= MIN_OUTCOMES && v.assigned - v.converted >= MIN_OUTCOMES
+  const control = variants.find((v) => v.holdout) ?? variants[0]!
+  const others = variants.filter((v) => v !== control)
+  const comparisons = new Map<V, { uplift: number | null; pValue: number }>()
+  let smallest: number | null = null
+  for (const v of others) {
+    const pValue = twoProportionPValue(v.converted, v.assigned, control.converted, control.assigned)
+    comparisons.set(v, { uplift: rate(control) === 0 ? null : (rate(v) - rate(control)) / rate(control), pValue })
+    if (v.assigned > 0 && control.assigned > 0) smallest = Math.min(smallest ?? 1, Math.min(1, pValue * others.length))
+  }
+  if (others.length === 0) return { control, winner: null, pValue: null, verdict: 'a single variant: nothing to compare', comparisons }
+  const small = [control, ...others].filter((v) => !enough(v))
+  if (small.length > 0) {
+    return {
+      control, winner: null, pValue: smallest, comparisons,
+      verdict: `too few people: each variant needs ${MIN_PEOPLE_PER_VARIANT} people and ${MIN_OUTCOMES} conversions and non-conversions (short: ${small.map((v) => v.id).join(', ')})`,
+    }
+  }
+  const significant = (v: V) => Math.min(1, comparisons.get(v)!.pValue * others.length) < ALPHA
+  const better = others.filter((v) => significant(v) && rate(v) > rate(control)).sort((a, b) => rate(b) - rate(a))
+  if (better.length > 0) return { control, winner: better[0]!.id, pValue: smallest, verdict: 'winner', comparisons }
+  if (!control.holdout && others.every((v) => significant(v) && rate(control) > rate(v))) {
+    return { control, winner: control.id, pValue: smallest, verdict: 'winner', comparisons }
+  }
+  return { control, winner: null, pValue: smallest, verdict: 'no significant difference', comparisons }
 }
 
 export interface Report {
@@ -144,9 +208,63 @@ export function parseReportOptions(input: unknown, now: Date): { since: Date | n
 
 export async function buildReport(core: Core, options: ReportOptions): Promise<Report> {
   const { since, until } = parseReportOptions(options, core.clock.now())
-  const range = { since: since ?? undefined, until }
   const { shop, sequence, experiments } = core.options
-  const steps = new Map(sequence.map((s) => [s.id, emptyStep(s.id)]))
+  return computeReport(core.store, {
+    currency: shop.currency,
+    steps: sequence.map((s) => s.id),
+    experiments: experiments.map((e) => ({ id: e.id, step: e.step, variants: e.variants.map((v) => ({ id: v.id, holdout: v.holdout })) })),
+  }, { since, until })
+}
+
+/** What a report needs to know besides the store: the shop currency, step and experiment ids. */
+export interface ReportConfig {
+  currency: string
+  /** Step ids in sequence order (steps seen only in the data are added after them). */
+  steps: string[]
+  experiments: { id: string; step: string | null; variants: { id: string; holdout: boolean }[] }[]
+}
+
+/**
+ * Reads the experiments from the store alone (for `relance report`, which has no engine
+ * options): ids and variants from assignments and send records, a variant whose sends are
+ * `held-out` is the holdout. Variants are listed in order of first appearance.
+ */
+export async function deriveReportConfig(store: Store, currency: string, range: { since: Date | null; until: Date }): Promise<ReportConfig> {
+  const steps: string[] = []
+  const experiments = new Map<string, { id: string; step: string | null; variants: Map<string, { id: string; holdout: boolean }>; steps: Set<string> }>()
+  const experiment = (id: string) => {
+    let e = experiments.get(id)
+    if (e === undefined) experiments.set(id, (e = { id, step: null, variants: new Map(), steps: new Set() }))
+    return e
+  }
+  const scanRange = { since: range.since ?? undefined, until: range.until }
+  for await (const send of store.scanSends(scanRange)) {
+    if (!steps.includes(send.step)) steps.push(send.step)
+    if (send.experimentId === null || send.variant === null) continue
+    const e = experiment(send.experimentId)
+    e.steps.add(send.step)
+    const v = e.variants.get(send.variant) ?? { id: send.variant, holdout: false }
+    if (send.outcome === 'held-out') v.holdout = true
+    e.variants.set(send.variant, v)
+  }
+  for await (const assignment of store.scanAssignments(scanRange)) {
+    const e = experiment(assignment.experimentId)
+    if (!e.variants.has(assignment.variant)) e.variants.set(assignment.variant, { id: assignment.variant, holdout: false })
+  }
+  return {
+    currency,
+    steps,
+    experiments: [...experiments.values()].map((e) => ({ id: e.id, step: e.steps.size === 1 ? [...e.steps][0]! : null, variants: [...e.variants.values()] })),
+  }
+}
+
+/** The report of a store's contents in a period. */
+export async function computeReport(store: Store, config: ReportConfig, period: { since: Date | null; until: Date }): Promise<Report> {
+  const { since, until } = period
+  const range = { since: since ?? undefined, until }
+  const shop = { currency: config.currency }
+  const { experiments } = config
+  const steps = new Map(config.steps.map((id) => [id, emptyStep(id)]))
   const totals: Report['totals'] = {
     ...emptyStep(''), hardBounces: 0, complaints: 0, complaintRate: 0, otherCurrencies: {},
   }
@@ -164,7 +282,7 @@ export async function buildReport(core: Core, options: ReportOptions): Promise<R
     }
   }
 
-  for await (const send of core.store.scanSends(range)) {
+  for await (const send of store.scanSends(range)) {
     const step = steps.get(send.step) ?? emptyStep(send.step)
     steps.set(send.step, step)
     countSend(step, send)
@@ -178,10 +296,10 @@ export async function buildReport(core: Core, options: ReportOptions): Promise<R
       }
     }
   }
-  for await (const assignment of core.store.scanAssignments(range)) {
+  for await (const assignment of store.scanAssignments(range)) {
     variantStats.get(variantKey(assignment.experimentId, assignment.variant))?.people.add(assignment.profileId)
   }
-  for await (const order of core.store.scanOrders(range)) {
+  for await (const order of store.scanOrders(range)) {
     const a = order.attribution
     if (a === null) continue
     const inShopCurrency = order.currency === shop.currency
@@ -205,7 +323,7 @@ export async function buildReport(core: Core, options: ReportOptions): Promise<R
       }
     }
   }
-  for await (const entry of core.store.scanSuppressions(range)) {
+  for await (const entry of store.scanSuppressions(range)) {
     if (entry.reason === 'bounce') totals.hardBounces++
     if (entry.reason === 'complaint') totals.complaints++
   }
@@ -223,31 +341,18 @@ export async function buildReport(core: Core, options: ReportOptions): Promise<R
       stats.revenuePerRecipient = stats.assigned === 0 ? 0 : stats.revenue / stats.assigned
       return stats
     })
-    const control = variants.find((v) => v.holdout) ?? variants[0]!
-    const others = variants.filter((v) => v !== control)
-    let best: { variant: VariantReport; p: number } | null = null
-    let smallest: number | null = null
-    for (const v of others) {
-      v.uplift = control.conversionRate === 0 ? null : (v.conversionRate - control.conversionRate) / control.conversionRate
-      v.pValue = twoProportionPValue(v.converted, v.assigned, control.converted, control.assigned)
-      const corrected = Math.min(1, v.pValue * others.length)
-      if (v.assigned > 0 && control.assigned > 0) smallest = smallest === null ? corrected : Math.min(smallest, corrected)
-      if (corrected < 0.05 && v.conversionRate > control.conversionRate && (best === null || v.conversionRate > best.variant.conversionRate)) {
-        best = { variant: v, p: corrected }
-      }
-    }
-    // Without a holdout the first variant is only a reference: it wins when it beats every other one.
-    let winner = best?.variant.id ?? null
-    if (winner === null && !control.holdout && others.length > 0 &&
-      others.every((v) => v.pValue !== null && Math.min(1, v.pValue * others.length) < 0.05 && control.conversionRate > v.conversionRate)) {
-      winner = control.id
+    const decision = decideExperiment(variants)
+    for (const [v, comparison] of decision.comparisons) {
+      v.uplift = comparison.uplift
+      v.pValue = comparison.pValue
     }
     return {
       id: experiment.id,
       step: experiment.step,
-      control: control.id,
-      winner,
-      pValue: smallest,
+      control: decision.control.id,
+      winner: decision.winner,
+      pValue: decision.pValue,
+      verdict: decision.verdict,
       variants: variants.map(({ people: _p, convertedPeople: _c, ...rest }) => rest),
     }
   })

@@ -12,6 +12,7 @@ export interface CliIo {
 const COMMANDS: Record<string, { summary: string; load: () => Promise<{ main: (args: string[], io?: CliIo) => Promise<number> }> }> = {
   check: { summary: 'lint every template × locale (exit code 1 on any error)', load: () => import('./cli/check.js') },
   preview: { summary: 'a local page rendering every template × locale with sample carts, reloading on save', load: () => import('./cli/preview.js') },
+  report: { summary: 'the recovery and A/B report of a store (--store sqlite:./relance.db | postgres://… | redis://…)', load: () => import('./cli/report.js') },
 }
 
 export function usage(): string {
@@ -22,6 +23,7 @@ export function usage(): string {
     '',
     'relance check [templatesDir]',
     'relance preview [templatesDir] [--port 4400]',
+    'relance report --store <spec> [--since D] [--until D] [--currency EUR] [--json] [--html report.html]',
   ].join('\n')
 }
 

@@ -99,13 +99,14 @@ async function tickCost(name: string, stored: number): Promise<{ ms: number; loa
     const clock = new FakeClock(T0)
     const relance = engine(backend, clock)
     const times: number[] = []
-    for (let round = 0; round < 3; round++) {
+    // Round 0 warms up (JIT, statement caches) and is not counted.
+    for (let round = 0; round < 4; round++) {
       clock.set(new Date(T0.getTime() + round * 2 * HOUR))
       await seedDue(relance, `r${round}`, DUE)
       clock.advance({ hours: 1 })
       const started = performance.now()
       const result = await relance.tick()
-      times.push(performance.now() - started)
+      if (round > 0) times.push(performance.now() - started)
       if (result.sent !== DUE) throw new Error(`${name}: sent ${result.sent} of ${DUE}`)
     }
     return { ms: median(times), loadSeconds }

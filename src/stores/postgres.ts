@@ -12,15 +12,24 @@ export interface PgResultLike {
   rowCount: number | null
 }
 
+/** A query with an optional statement name (pg prepares a named statement once per connection). */
+export interface PgQueryConfigLike {
+  text: string
+  values?: unknown[]
+  name?: string
+}
+
 /** What the store uses of a `pg` client checked out of a pool. */
 export interface PgClientLike {
   query(text: string, values?: unknown[]): Promise<PgResultLike>
+  query(config: PgQueryConfigLike): Promise<PgResultLike>
   release(error?: Error | boolean): void
 }
 
 /** What the store uses of a `pg` `Pool`; the core never imports the driver. */
 export interface PgPoolLike {
   query(text: string, values?: unknown[]): Promise<PgResultLike>
+  query(config: PgQueryConfigLike): Promise<PgResultLike>
   connect(): Promise<PgClientLike>
   end(): Promise<void>
 }
@@ -358,6 +367,12 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     (Object.keys(SQL) as StatementName[]).map((name) => [name, SQL[name].replaceAll('{schema}', quoted)]),
   ) as Record<StatementName, string>
 
+  // Named statements are parsed and planned once per connection; the name carries the schema
+  // (hashed: names are cut at 63 bytes) so stores on other schemas sharing a pool never clash.
+  let hash = 5381
+  for (const char of schema) hash = ((hash * 33) ^ char.charCodeAt(0)) >>> 0
+  const statementName = (name: StatementName) => `relance_${hash.toString(36)}_${name}`
+
   const owned = hasUrl
   let pool: PgPoolLike | null = hasPool ? (options as { pool: PgPoolLike }).pool : null
   let initialising: Promise<void> | null = null
@@ -413,7 +428,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
   async function query(during: string, name: StatementName, values: unknown[]): Promise<PgResultLike> {
     await ready()
     try {
-      return await getPool().query(sql[name], values)
+      return await getPool().query({ name: statementName(name), text: sql[name], values })
     } catch (error) {
       throw storeError(error, during)
     }
@@ -422,7 +437,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
   async function write<T>(during: string, fn: (q: (name: StatementName, values: unknown[]) => Promise<PgResultLike>) => Promise<T>): Promise<T> {
     await ready()
     try {
-      return await transaction((client) => fn((name, values) => client.query(sql[name], values)))
+      return await transaction((client) => fn((name, values) => client.query({ name: statementName(name), text: sql[name], values })))
     } catch (error) {
       throw storeError(error, during)
     }

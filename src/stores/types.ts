@@ -275,7 +275,7 @@ export interface Store {
   getCart(cartId: string): Promise<CartRecord | null>
   /** Insert or replace by id. */
   saveCart(cart: CartRecord): Promise<void>
-  /** All carts of a profile (any status). */
+  /** All carts of a profile (any status), in any order. */
   listCarts(profileId: string): Promise<CartRecord[]>
 
   // --- due work -------------------------------------------------------------------------------
@@ -290,24 +290,34 @@ export interface Store {
   /**
    * Atomically lease up to `limit` jobs that are `pending`, due (`dueAt <= now`) and not leased
    * (no owner, or `leaseUntil <= now`), earliest due first. Sets `owner` and `leaseUntil` and
-   * returns the leased jobs. Two concurrent callers never receive the same job.
+   * returns the leased jobs, sorted by `dueAt`. `rev` and `attempts` are not changed by a claim.
+   * Two concurrent callers (in this process or another) never receive the same job.
    */
   claimDue(options: ClaimOptions): Promise<JobRecord[]>
-  /** Move the lease end of a job this owner holds. False when the lease is not the caller's. */
+  /**
+   * Move the lease end of a job whose `owner` is the caller. False (nothing written) when another
+   * worker holds it or it was released. A lease past its end still counts as the caller's until
+   * someone else claims the job.
+   */
   extendLease(cartId: string, owner: string, leaseUntil: Date): Promise<boolean>
   /**
    * Release the lease held by `owner` and, when `rev` still matches, write the settlement.
-   * See `SettleResult`.
+   * See `SettleResult`. Settling never changes `rev` (only `schedule` and `cancel` do); a
+   * `pending` settlement makes the job claimable again at its `dueAt`.
    */
   settle(cartId: string, owner: string, rev: number, settlement: Settlement): Promise<SettleResult>
 
   // --- send log -------------------------------------------------------------------------------
   /**
    * Insert the record unless one exists for (`cartId`, `step`); return the stored record
-   * (the new one, or the existing one untouched). First writer wins.
+   * (the new one, or the existing one untouched). First writer wins, also between processes.
+   * Ids are random: an id already used by another (`cartId`, `step`) is a `STORE_ERROR`.
    */
   reserveSend(send: SendRecord): Promise<SendRecord>
-  /** Update fields of a send record. No-op when it does not exist. */
+  /**
+   * Update fields of a send record: a field given as `null` is cleared, a field left out (or
+   * `undefined`) is kept. No-op when the record does not exist.
+   */
   updateSend(
     id: string,
     patch: Partial<Pick<SendRecord, 'outcome' | 'sentAt' | 'reason' | 'incentive' | 'messageId'>>,
@@ -338,7 +348,9 @@ export interface Store {
   // --- privacy --------------------------------------------------------------------------------
   /**
    * Delete the profile and everything linked to it: devices, carts, jobs, sends, orders,
-   * assignments. Leaves no copy of its email, name or ids anywhere the store controls.
+   * assignments. Leaves no copy of its email, name or ids anywhere the store controls, older
+   * copies included (a SQLite store zeroes deleted rows and checkpoints its WAL). Suppressions
+   * are keyed by a hash, not by the profile, and stay.
    */
   forgetProfile(profileId: string): Promise<void>
   /**

@@ -727,6 +727,30 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(await raw.count('orders')).toBe(1)
       })
 
+      it('forget erases the person everywhere in the backend after a full story', async () => {
+        const { relance, clock, transport } = setup({ store, frequencyCap: false })
+        await relance.identify({ deviceId: 'dev-Xylophage', customerId: 'cust-Xylophage', email: 'xylo.phage@example.com', firstName: 'Xylophagine', consent: { marketing: true, source: 'checkout-checkbox' } })
+        await relance.trackCart({ cartId: 'cart-Xylophage', deviceId: 'dev-Xylophage', items: ITEMS, currency: 'EUR' })
+        await consentingShopper(relance, 'kept')
+        await relance.trackCart({ cartId: 'cart-kept', deviceId: 'device-kept', items: ITEMS, currency: 'EUR' })
+        clock.advance({ hours: 1 })
+        expect((await relance.tick()).sent).toBe(2)
+        const link = linksIn(transport.messages.find((m) => m.to === 'xylo.phage@example.com')!.html).find((l) => l.includes('/panier/restaurer'))!
+        await relance.restore(tokenOf(link), { deviceId: 'tablet-Xylophage' })
+        await relance.orderPlaced({ orderId: 'order-Xylophage', deviceId: 'tablet-Xylophage', total: 8460, currency: 'EUR' })
+        const messageId = transport.messages.find((m) => m.to === 'xylo.phage@example.com')!.messageId
+        const profileId = (await store.findProfile({ email: 'xylo.phage@example.com' }))!.id
+        const needles = ['xylo.phage', 'Xylophag', profileId, messageId.replace(/^<|>$/g, '')]
+        const before = await raw.dump()
+        for (const needle of needles) expect(before, needle).toContain(needle)
+
+        expect(await relance.forget({ email: 'xylo.phage@example.com' })).toMatchObject({ erased: true })
+
+        const after = await raw.dump()
+        for (const needle of needles) expect(after.includes(needle), `${needle} left in the backend`).toBe(false)
+        expect(after).toContain('shopperkept@example.com')
+      })
+
       it('report counts sends, unsubscribes and bounces from this store', async () => {
         const { relance, clock, transport } = setup({ store, frequencyCap: false })
         for (const n of [1, 2, 3]) {

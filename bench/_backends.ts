@@ -1,0 +1,126 @@
+/**
+ * Stores for the storage benchmark, each with a bulk loader that writes "stored carts" straight
+ * through the backend's own client (profile + cart + job, half finished, half pending far in the
+ * future: never due during the bench). Adding a backend is one more entry in `BACKENDS`.
+ */
+import { mkdtempSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import Database from 'better-sqlite3'
+import pg from 'pg'
+import { memoryStore } from '../src/stores/memory.js'
+import { postgresStore } from '../src/stores/postgres.js'
+import { sqliteStore } from '../src/stores/sqlite.js'
+import type { Store } from '../src/stores/types.js'
+
+export const POSTGRES_URL = process.env.RELANCE_TEST_POSTGRES_URL ?? 'postgres://postgres@127.0.0.1:5432/test'
+
+export interface BenchBackend {
+  name: string
+  /** Spec for `test/workers/worker.ts` (separate processes), or null when the store cannot be shared. */
+  spec: string | null
+  store: Store
+  /** Writes `count` stored, not-due carts with ids from `from`, through the raw client. */
+  bulk(from: number, count: number): Promise<void>
+  cleanup(): Promise<void>
+}
+
+const FAR = new Date('2026-09-01T00:00:00Z').getTime()
+const T = new Date('2026-06-01T00:00:00Z').getTime()
+const ITEMS = JSON.stringify([{ sku: 'CAP', name: 'Casquette', quantity: 1, unitAmount: 1990 }])
+
+async function memory(): Promise<BenchBackend> {
+  const store = memoryStore()
+  return {
+    name: 'memory',
+    spec: null,
+    store,
+    async bulk(from, count) {
+      const at = new Date(T)
+      for (let i = from; i < from + count; i++) {
+        await store.saveProfile({
+          id: `bulk-p-${i}`, customerId: null, email: `bulk-${i}@example.com`, firstName: null, locale: null, timeZone: null,
+          marketing: { state: 'granted', at, source: 'bulk' }, hasPurchased: false, lastOrderAt: null, createdAt: at, updatedAt: at,
+        })
+        await store.saveCart({ id: `bulk-c-${i}`, profileId: `bulk-p-${i}`, deviceId: null, items: JSON.parse(ITEMS), currency: 'EUR', status: 'open', activityAt: at, createdAt: at, updatedAt: at })
+        await store.schedule({ cartId: `bulk-c-${i}`, profileId: `bulk-p-${i}`, dueAt: new Date(FAR + i) })
+        if (i % 2 === 0) await store.cancel(`bulk-c-${i}`, 'completed')
+      }
+    },
+    cleanup: () => store.close(),
+  }
+}
+
+async function sqlite(): Promise<BenchBackend> {
+  const dir = mkdtempSync(join(tmpdir(), 'relance-bench-'))
+  const filename = join(dir, 'relance.db')
+  const store = sqliteStore({ filename })
+  await store.init()
+  return {
+    name: 'sqlite',
+    spec: `sqlite:${filename}`,
+    store,
+    async bulk(from, count) {
+      const db = new Database(filename)
+      db.pragma('busy_timeout = 10000')
+      const params = { from, to: from + count - 1, t: T, far: FAR, items: ITEMS }
+      const series = `WITH RECURSIVE n(i) AS (SELECT @from UNION ALL SELECT i + 1 FROM n WHERE i < @to)`
+      db.exec('BEGIN IMMEDIATE')
+      db.prepare(`${series} INSERT INTO relance_profiles (id, customer_id, email, first_name, locale, time_zone, marketing_state,
+        marketing_at, marketing_source, has_purchased, last_order_at, created_at, updated_at)
+        SELECT 'bulk-p-' || i, NULL, 'bulk-' || i || '@example.com', NULL, NULL, NULL, 'granted', @t, 'bulk', 0, NULL, @t, @t FROM n`).run(params)
+      db.prepare(`${series} INSERT INTO relance_carts (id, profile_id, device_id, items, currency, status, activity_at, created_at, updated_at)
+        SELECT 'bulk-c-' || i, 'bulk-p-' || i, NULL, @items, 'EUR', 'open', @t, @t, @t FROM n`).run(params)
+      db.prepare(`${series} INSERT INTO relance_jobs (cart_id, profile_id, state, due_at, owner, lease_until, attempts, rev, note)
+        SELECT 'bulk-c-' || i, 'bulk-p-' || i, CASE WHEN i % 2 = 0 THEN 'done' ELSE 'pending' END, @far + i, NULL, NULL, 0, 1, NULL FROM n`).run(params)
+      db.exec('COMMIT')
+      db.exec('ANALYZE')
+      db.close()
+    },
+    async cleanup() {
+      await store.close()
+      rmSync(dir, { recursive: true, force: true })
+    },
+  }
+}
+
+async function postgres(): Promise<BenchBackend> {
+  const schema = `relance_bench_${process.pid}_${Math.random().toString(36).slice(2, 8)}`
+  const store = postgresStore({ connectionString: POSTGRES_URL, schema })
+  await store.init()
+  const raw = new pg.Client({ connectionString: POSTGRES_URL })
+  await raw.connect()
+  return {
+    name: 'postgres',
+    spec: `postgres:${POSTGRES_URL}#${schema}`,
+    store,
+    async bulk(from, count) {
+      const s = `"${schema}"`
+      const series = `generate_series($1::int, $2::int) AS i`
+      const range = [from, from + count - 1]
+      const t = new Date(T)
+      await raw.query(`INSERT INTO ${s}.relance_profiles (id, customer_id, email, first_name, locale, time_zone, marketing_state,
+        marketing_at, marketing_source, has_purchased, last_order_at, created_at, updated_at)
+        SELECT 'bulk-p-' || i, NULL, 'bulk-' || i || '@example.com', NULL, NULL, NULL, 'granted', $3, 'bulk', false, NULL, $3, $3
+        FROM ${series}`, [...range, t])
+      await raw.query(`INSERT INTO ${s}.relance_carts (id, profile_id, device_id, items, currency, status, activity_at, created_at, updated_at)
+        SELECT 'bulk-c-' || i, 'bulk-p-' || i, NULL, $4::jsonb, 'EUR', 'open', $3, $3, $3 FROM ${series}`, [...range, t, ITEMS])
+      await raw.query(`INSERT INTO ${s}.relance_jobs (cart_id, profile_id, state, due_at, owner, lease_until, attempts, rev, note)
+        SELECT 'bulk-c-' || i, 'bulk-p-' || i, CASE WHEN i % 2 = 0 THEN 'done' ELSE 'pending' END,
+          $3::timestamptz + i * interval '1 millisecond', NULL, NULL, 0, 1, NULL FROM ${series}`, [...range, new Date(FAR)])
+      await raw.query(`VACUUM ANALYZE ${s}.relance_profiles, ${s}.relance_carts, ${s}.relance_jobs`)
+    },
+    async cleanup() {
+      await store.close()
+      await raw.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
+      await raw.end()
+    },
+  }
+}
+
+export const BACKENDS: Record<string, () => Promise<BenchBackend>> = {
+  memory,
+  sqlite,
+  postgres,
+  // redis: () => redisBenchBackend(),
+}

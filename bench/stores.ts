@@ -1,0 +1,273 @@
+/**
+ * Storage benchmark, printed as tables:
+ *
+ * 1. `trackCart` per second, 1 and 4 concurrent callers, per store.
+ * 2. The cost of a tick that sends 1,000 due carts with 10k vs 1M stored (not due) carts, bulk
+ *    loaded through each backend's own client: the cost must follow due work, not stored carts.
+ * 3. PostgreSQL claims: the raw `FOR UPDATE SKIP LOCKED` statement vs the store's `claimDue`
+ *    vs the engine's tick on the same table.
+ * 4. Throughput of 1, 2 and 4 worker processes on one store.
+ *
+ *   npm run bench -- stores            (all of it; about ten minutes on 2 cores)
+ *   npx tsx bench/stores.ts --big 200000 --only tick
+ */
+import { spawn } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import pg from 'pg'
+import { createRelance } from '../src/engine.js'
+import type { Transport } from '../src/transports/types.js'
+import { FakeClock, ITEMS, SECRET, SHOP } from '../test/helpers/engine.js'
+import { BACKENDS, POSTGRES_URL, type BenchBackend } from './_backends.js'
+
+const { values } = parseArgs({
+  options: {
+    big: { type: 'string', default: '1000000' },
+    small: { type: 'string', default: '10000' },
+    due: { type: 'string', default: '1000' },
+    seconds: { type: 'string', default: '3' },
+    only: { type: 'string', multiple: true },
+    backends: { type: 'string', default: Object.keys(BACKENDS).join(',') },
+  },
+})
+const BIG = Number(values.big)
+const SMALL = Number(values.small)
+const DUE = Number(values.due)
+const SECONDS = Number(values.seconds)
+const names = values.backends.split(',')
+const wanted = (section: string) => values.only === undefined || values.only.includes(section)
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1)).replace(/\B(?=(\d{3})+(?!\d))/g, ' ')
+const T0 = new Date('2026-06-10T08:00:00Z')
+const HOUR = 3_600_000
+
+const discard: Transport = { name: 'discard', async send() { return { response: '250' } } }
+
+function engine(backend: BenchBackend, clock: FakeClock) {
+  return createRelance({ secret: SECRET, shop: SHOP, store: backend.store, transport: discard, clock, quietHours: false, frequencyCap: false })
+}
+
+/** `count` identified, consenting shoppers with an abandoned cart, at the clock's time. */
+async function seedDue(relance: ReturnType<typeof engine>, prefix: string, count: number): Promise<void> {
+  for (let i = 0; i < count; i++) {
+    await relance.identify({ deviceId: `${prefix}-d${i}`, email: `${prefix}.${i}@example.com`, firstName: 'Camille', consent: { marketing: true } })
+    await relance.trackCart({ cartId: `${prefix}-c${i}`, deviceId: `${prefix}-d${i}`, items: ITEMS, currency: 'EUR' })
+  }
+}
+
+// --- 1. trackCart/s ----------------------------------------------------------------------------
+
+async function trackCartRate(name: string): Promise<{ one: number; four: number }> {
+  const backend = await BACKENDS[name]!()
+  try {
+    const relance = engine(backend, new FakeClock(T0))
+    await relance.ready()
+    let next = 0
+    const run = async (callers: number) => {
+      const end = performance.now() + SECONDS * 1000
+      let done = 0
+      const caller = async () => {
+        while (performance.now() < end) {
+          const i = next++
+          await relance.trackCart({ cartId: `tc-${i}`, deviceId: `tc-d${i}`, items: ITEMS, currency: 'EUR' })
+          done++
+        }
+      }
+      const started = performance.now()
+      await Promise.all(Array.from({ length: callers }, caller))
+      return done / ((performance.now() - started) / 1000)
+    }
+    await run(1) // warm-up: statement caches, JIT
+    return { one: await run(1), four: await run(4) }
+  } finally {
+    await backend.cleanup()
+  }
+}
+
+// --- 2. tick cost vs stored carts --------------------------------------------------------------
+
+async function tickCost(name: string, stored: number): Promise<{ ms: number; loadSeconds: number }> {
+  const backend = await BACKENDS[name]!()
+  try {
+    const loadStart = performance.now()
+    const chunk = 250_000
+    for (let from = 0; from < stored; from += chunk) await backend.bulk(from, Math.min(chunk, stored - from))
+    const loadSeconds = (performance.now() - loadStart) / 1000
+    const clock = new FakeClock(T0)
+    const relance = engine(backend, clock)
+    const times: number[] = []
+    // Round 0 warms up (JIT, statement caches) and is not counted.
+    for (let round = 0; round < 4; round++) {
+      clock.set(new Date(T0.getTime() + round * 2 * HOUR))
+      await seedDue(relance, `r${round}`, DUE)
+      clock.advance({ hours: 1 })
+      const started = performance.now()
+      const result = await relance.tick()
+      if (round > 0) times.push(performance.now() - started)
+      if (result.sent !== DUE) throw new Error(`${name}: sent ${result.sent} of ${DUE}`)
+    }
+    return { ms: median(times), loadSeconds }
+  } finally {
+    await backend.cleanup()
+  }
+}
+
+// --- 3. PostgreSQL claims ----------------------------------------------------------------------
+
+async function postgresClaims(): Promise<{ label: string; rate: number }[]> {
+  const backend = await BACKENDS.postgres!()
+  const schema = backend.spec!.split('#')[1]!
+  const client = new pg.Client({ connectionString: POSTGRES_URL })
+  await client.connect()
+  const jobs = 20_000
+  const batch = 100
+  const s = `"${schema}"`
+  const due = new Date(T0.getTime() - HOUR)
+  const reset = async () => {
+    await client.query(`UPDATE ${s}.relance_jobs SET owner = NULL, lease_until = NULL, state = 'pending', rev = 1, due_at = $1`, [due])
+    await client.query(`VACUUM ANALYZE ${s}.relance_jobs`)
+  }
+  try {
+    await client.query(`INSERT INTO ${s}.relance_jobs (cart_id, profile_id, state, due_at, owner, lease_until, attempts, rev, note)
+      SELECT 'claim-' || i, 'p-' || i, 'pending', $1, NULL, NULL, 0, 1, NULL FROM generate_series(1, $2) AS i`, [due, jobs])
+    const rawStatement = `
+      WITH due AS (
+        SELECT cart_id FROM ${s}.relance_jobs
+        WHERE state = 'pending' AND due_at <= $1 AND (owner IS NULL OR lease_until <= $1)
+        ORDER BY due_at LIMIT $2 FOR UPDATE SKIP LOCKED)
+      UPDATE ${s}.relance_jobs AS j SET owner = $3, lease_until = $4 FROM due WHERE j.cart_id = due.cart_id
+      RETURNING j.*`
+    const lease = new Date(T0.getTime() + HOUR)
+    const drain = async (claim: (owner: string) => Promise<number>, claimers: number) => {
+      await reset()
+      let total = 0
+      const started = performance.now()
+      await Promise.all(Array.from({ length: claimers }, async (_, i) => {
+        for (;;) {
+          const n = await claim(`c${i}`)
+          total += n
+          if (n === 0) return
+        }
+      }))
+      if (total !== jobs) throw new Error(`claimed ${total} of ${jobs}`)
+      return jobs / ((performance.now() - started) / 1000)
+    }
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: 4 })
+    const raw = (owner: string) => pool.query(rawStatement, [T0, batch, owner, lease]).then((r) => r.rowCount ?? 0)
+    const adapter = (owner: string) => backend.store.claimDue({ now: T0, limit: batch, owner, leaseUntil: lease }).then((r) => r.length)
+    const rows: { label: string; rate: number }[] = []
+    for (const claimers of [1, 4]) {
+      // Alternate the order so neither path always runs on a warmer cache.
+      const pair = [
+        async () => rows.push({ label: `raw SKIP LOCKED statement, ${claimers} claimer(s)`, rate: await drain(raw, claimers) }),
+        async () => rows.push({ label: `store.claimDue, ${claimers} claimer(s)`, rate: await drain(adapter, claimers) }),
+      ]
+      for (const run of claimers === 1 ? pair : pair.reverse()) await run()
+    }
+    await pool.end()
+    // The engine on the same table: claim + read the cart + settle each job (carts are absent:
+    // every job ends as `gone`, so this is the engine's claim machinery without rendering).
+    await reset()
+    const relance = engine(backend, new FakeClock(T0))
+    await relance.ready()
+    const started = performance.now()
+    const result = await relance.tick()
+    if (result.claimed !== jobs) throw new Error(`engine claimed ${result.claimed}`)
+    rows.push({ label: 'engine tick(): claim + read + settle per job (batch 100, concurrency 24)', rate: jobs / ((performance.now() - started) / 1000) })
+    await relance.close()
+    return rows
+  } finally {
+    await client.end()
+    await backend.cleanup()
+  }
+}
+
+// --- 4. worker processes -----------------------------------------------------------------------
+
+const WORKER = fileURLToPath(new URL('../test/workers/worker.ts', import.meta.url))
+
+async function workerThroughput(name: string, processes: number, carts: number): Promise<number> {
+  const backend = await BACKENDS[name]!()
+  const dir = mkdtempSync(join(tmpdir(), 'relance-bench-log-'))
+  const log = join(dir, 'sent.log')
+  try {
+    const clock = new FakeClock(T0)
+    await seedDue(engine(backend, clock), 'w', carts)
+    const at = new Date(T0.getTime() + HOUR).toISOString()
+    const children = Array.from({ length: processes }, (_, i) => spawn(process.execPath, ['--import', 'tsx', WORKER, backend.spec!, at, log, '--id', `w${i}`], { stdio: ['pipe', 'pipe', 'inherit'] }))
+    const ready = children.map((child) => new Promise<void>((resolve) => {
+      let out = ''
+      child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); if (out.includes('ready')) resolve() })
+    }))
+    const exits = children.map((child) => new Promise<void>((resolve, reject) => child.on('exit', (code) => (code === 0 ? resolve() : reject(new Error(`worker exit ${code}`))))))
+    await Promise.all(ready)
+    const started = performance.now()
+    for (const child of children) child.stdin.write('go\n')
+    await Promise.all(exits)
+    const seconds = (performance.now() - started) / 1000
+    const sent = readFileSync(log, 'utf8').trim().split('\n').length
+    if (sent !== carts) throw new Error(`${name}: ${sent} messages for ${carts} carts`)
+    return carts / seconds
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+    await backend.cleanup()
+  }
+}
+
+// --- run ---------------------------------------------------------------------------------------
+
+console.log(`Storage benchmark (${names.join(', ')}); figures are medians or ${SECONDS}-second runs\n`)
+
+if (wanted('track')) {
+  console.log('### trackCart per second (new cart on a new device: profile + device + cart + job)\n')
+  console.log('| store | 1 caller | 4 concurrent callers |')
+  console.log('| --- | ---: | ---: |')
+  for (const name of names) {
+    const { one, four } = await trackCartRate(name)
+    console.log(`| ${name} | ${fmt(one)} | ${fmt(four)} |`)
+  }
+  console.log()
+}
+
+if (wanted('tick')) {
+  console.log(`### One tick sending ${DUE} due carts, by number of stored (not due) carts (median of 3)\n`)
+  console.log(`| store | ${fmt(SMALL)} stored | ${fmt(BIG)} stored | ratio | bulk load of ${fmt(BIG)} |`)
+  console.log('| --- | ---: | ---: | ---: | ---: |')
+  for (const name of names) {
+    const small = await tickCost(name, SMALL)
+    const big = await tickCost(name, BIG)
+    console.log(`| ${name} | ${fmt(small.ms)} ms | ${fmt(big.ms)} ms | ${(big.ms / small.ms).toFixed(2)}× | ${big.loadSeconds.toFixed(0)} s |`)
+  }
+  console.log()
+}
+
+if (wanted('claims') && names.includes('postgres')) {
+  console.log('### PostgreSQL claims on one table of 20 000 due jobs (batches of 100)\n')
+  const rows = await postgresClaims()
+  const raw1 = rows.find((r) => r.label.startsWith('raw') && r.label.includes(' 1 '))!.rate
+  const raw4 = rows.find((r) => r.label.startsWith('raw') && r.label.includes(' 4 '))!.rate
+  console.log('| path | jobs/s | vs raw (same claimers) |')
+  console.log('| --- | ---: | ---: |')
+  for (const row of rows) {
+    const base = row.label.includes(' 4 ') ? raw4 : raw1
+    console.log(`| ${row.label} | ${fmt(row.rate)} | ${(row.rate / base).toFixed(2)} |`)
+  }
+  console.log()
+}
+
+if (wanted('workers')) {
+  const carts = 2000
+  const shared = names.filter((name) => name !== 'memory')
+  console.log(`### Worker processes on one store: ${carts} due carts sent end to end (render + log transport)\n`)
+  console.log('| store | 1 process | 2 processes | 4 processes |')
+  console.log('| --- | ---: | ---: | ---: |')
+  for (const name of shared) {
+    const rates: number[] = []
+    for (const processes of [1, 2, 4]) rates.push(await workerThroughput(name, processes, carts))
+    console.log(`| ${name} | ${rates.map((r) => `${fmt(r)}/s`).join(' | ')} |`)
+  }
+  console.log()
+}

@@ -1,0 +1,26 @@
+/**
+ * A store from a one-line spec, so separate processes (workers, benchmarks) open the same store:
+ * `memory`, `sqlite:<file>`, `postgres:<url>#<schema>`. A new backend is one more line.
+ */
+import { memoryStore } from '../../src/stores/memory.js'
+import { postgresStore } from '../../src/stores/postgres.js'
+import { sqliteStore } from '../../src/stores/sqlite.js'
+import type { Store } from '../../src/stores/types.js'
+
+const BACKENDS: Record<string, (rest: string) => Store> = {
+  memory: () => memoryStore(),
+  sqlite: (file) => sqliteStore({ filename: file }),
+  postgres: (rest) => {
+    const [url, schema] = rest.split('#')
+    return postgresStore({ connectionString: url!, ...(schema ? { schema } : {}) })
+  },
+  // redis: (rest) => { const [url, prefix] = rest.split('#'); return redisStore({ url: url!, prefix }) },
+}
+
+export function storeFromSpec(spec: string): Store {
+  const colon = spec.indexOf(':')
+  const kind = colon === -1 ? spec : spec.slice(0, colon)
+  const open = BACKENDS[kind]
+  if (open === undefined) throw new Error(`unknown store spec ${spec} (known: ${Object.keys(BACKENDS).join(', ')})`)
+  return open(colon === -1 ? '' : spec.slice(colon + 1))
+}

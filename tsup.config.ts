@@ -6,6 +6,7 @@ export default defineConfig({
     nodemailer: 'src/nodemailer.ts',
     sqlite: 'src/sqlite.ts',
     postgres: 'src/postgres.ts',
+    redis: 'src/redis.ts',
     cli: 'src/cli.ts',
   },
   format: ['esm'],

@@ -11,8 +11,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { Store } from '../src/stores/types.js'
 import { testSchema } from './conformance/postgres-inspector.js'
 import { ITEMS, consentingShopper, setup } from './helpers/engine.js'
-import { POSTGRES_URL, requireServices } from './helpers/services.js'
+import { POSTGRES_URL, REDIS_URL, requireServices } from './helpers/services.js'
 import { storeFromSpec } from './workers/store-spec.js'
+import { Redis } from 'ioredis'
 
 const WORKER = new URL('./workers/worker.ts', import.meta.url).pathname
 const T0 = new Date('2026-06-10T08:00:00Z')
@@ -93,6 +94,22 @@ const backends: { name: string; open: () => Promise<{ spec: string; cleanup: () 
           await client.connect()
           await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
           await client.end()
+        },
+      }
+    },
+  },
+  {
+    name: 'redis',
+    async open() {
+      await requireServices('redis')
+      const prefix = `relance-workers-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+      return {
+        spec: `redis:${REDIS_URL}#${prefix}`,
+        async cleanup() {
+          const client = new Redis(REDIS_URL)
+          const keys = await client.keys(`${prefix}:*`) // test cleanup only; the store itself never uses KEYS
+          if (keys.length > 0) await client.del(...keys)
+          await client.quit()
         },
       }
     },

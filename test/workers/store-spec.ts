@@ -1,9 +1,10 @@
 /**
  * A store from a one-line spec, so separate processes (workers, benchmarks) open the same store:
- * `memory`, `sqlite:<file>`, `postgres:<url>#<schema>`. A new backend is one more line.
+ * `memory`, `sqlite:<file>`, `postgres:<url>#<schema>`, `redis:<url>#<prefix>`. A new backend is one more line.
  */
 import { memoryStore } from '../../src/stores/memory.js'
 import { postgresStore } from '../../src/stores/postgres.js'
+import { redisStore } from '../../src/stores/redis.js'
 import { sqliteStore } from '../../src/stores/sqlite.js'
 import type { Store } from '../../src/stores/types.js'
 
@@ -14,7 +15,10 @@ const BACKENDS: Record<string, (rest: string) => Store> = {
     const [url, schema] = rest.split('#')
     return postgresStore({ connectionString: url!, ...(schema ? { schema } : {}) })
   },
-  // redis: (rest) => { const [url, prefix] = rest.split('#'); return redisStore({ url: url!, prefix }) },
+  redis: (rest) => {
+    const [url, prefix] = rest.split('#')
+    return redisStore({ url: url!, ...(prefix ? { prefix } : {}) })
+  },
 }
 
 export function storeFromSpec(spec: string): Store {

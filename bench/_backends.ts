@@ -9,7 +9,9 @@ import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import pg from 'pg'
 import { memoryStore } from '../src/stores/memory.js'
+import { Redis } from 'ioredis'
 import { postgresStore } from '../src/stores/postgres.js'
+import { redisStore } from '../src/stores/redis.js'
 import { sqliteStore } from '../src/stores/sqlite.js'
 import type { Store } from '../src/stores/types.js'
 
@@ -118,9 +120,51 @@ async function postgres(): Promise<BenchBackend> {
   }
 }
 
+const REDIS_URL = process.env.RELANCE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+
+async function redis(): Promise<BenchBackend> {
+  const prefix = `relance-bench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
+  const store = redisStore({ url: REDIS_URL, prefix })
+  await store.init()
+  const raw = new Redis(REDIS_URL)
+  return {
+    name: 'redis',
+    spec: `redis:${REDIS_URL}#${prefix}`,
+    store,
+    async bulk(from, count) {
+      // The same keys the store writes (see src/stores/redis-scripts.ts), pipelined.
+      const p = prefix
+      for (let start = from; start < from + count; start += 5000) {
+        const pipeline = raw.pipeline()
+        for (let i = start; i < Math.min(from + count, start + 5000); i++) {
+          const profile = { id: `bulk-p-${i}`, customerId: null, email: `bulk-${i}@example.com`, firstName: null, locale: null, timeZone: null,
+            marketing: { state: 'granted', at: T, source: 'bulk' }, hasPurchased: false, lastOrderAt: null, createdAt: T, updatedAt: T }
+          pipeline.set(`${p}:p:bulk-p-${i}`, JSON.stringify(profile)).set(`${p}:pe:bulk-${i}@example.com`, `bulk-p-${i}`)
+          pipeline.set(`${p}:c:bulk-c-${i}`, JSON.stringify({ id: `bulk-c-${i}`, profileId: `bulk-p-${i}`, deviceId: null, items: JSON.parse(ITEMS), currency: 'EUR', status: 'open', activityAt: T, createdAt: T, updatedAt: T }))
+          pipeline.sadd(`${p}:pcart:bulk-p-${i}`, `bulk-c-${i}`).zadd(`${p}:cact`, T, `bulk-c-${i}`)
+          const pending = i % 2 !== 0
+          pipeline.set(`${p}:j:bulk-c-${i}`, JSON.stringify({ cartId: `bulk-c-${i}`, profileId: `bulk-p-${i}`, state: pending ? 'pending' : 'done', dueAt: FAR + i, owner: null, leaseUntil: null, attempts: 0, rev: 1, note: null }))
+          if (pending) pipeline.zadd(`${p}:due`, FAR + i, `bulk-c-${i}`)
+        }
+        await pipeline.exec()
+      }
+    },
+    async cleanup() {
+      await store.close()
+      let cursor = '0'
+      do {
+        const [next, keys] = await raw.scan(cursor, 'MATCH', `${prefix}:*`, 'COUNT', 5000)
+        cursor = next
+        if (keys.length > 0) await raw.del(...keys)
+      } while (cursor !== '0')
+      await raw.quit()
+    },
+  }
+}
+
 export const BACKENDS: Record<string, () => Promise<BenchBackend>> = {
   memory,
   sqlite,
   postgres,
-  // redis: () => redisBenchBackend(),
+  redis,
 }

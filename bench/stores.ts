@@ -60,28 +60,34 @@ async function seedDue(relance: ReturnType<typeof engine>, prefix: string, count
 
 // --- 1. trackCart/s ----------------------------------------------------------------------------
 
-async function trackCartRate(name: string): Promise<{ one: number; four: number }> {
+async function trackCartRate(name: string): Promise<{ one: number; four: number; update1: number; update4: number }> {
   const backend = await BACKENDS[name]!()
   try {
-    const relance = engine(backend, new FakeClock(T0))
+    const clock = new FakeClock(T0)
+    const relance = engine(backend, clock)
     await relance.ready()
     let next = 0
-    const run = async (callers: number) => {
+    // `update`: a new snapshot of a cart tracked before (the common call: an item added).
+    const run = async (callers: number, update = false) => {
       const end = performance.now() + SECONDS * 1000
+      const known = next
       let done = 0
       const caller = async () => {
         while (performance.now() < end) {
-          const i = next++
-          await relance.trackCart({ cartId: `tc-${i}`, deviceId: `tc-d${i}`, items: ITEMS, currency: 'EUR' })
+          const i = update ? done % known : next++
+          await relance.trackCart({ cartId: `tc-${i}`, deviceId: `tc-d${i}`, items: update ? ITEMS.slice(0, 1 + (done % 2)) : ITEMS, currency: 'EUR' })
           done++
         }
       }
       const started = performance.now()
       await Promise.all(Array.from({ length: callers }, caller))
+      clock.advance({ seconds: 1 })
       return done / ((performance.now() - started) / 1000)
     }
     await run(1) // warm-up: statement caches, JIT
-    return { one: await run(1), four: await run(4) }
+    const one = await run(1)
+    const four = await run(4)
+    return { one, four, update1: await run(1, true), update4: await run(4, true) }
   } finally {
     await backend.cleanup()
   }
@@ -222,12 +228,13 @@ async function workerThroughput(name: string, processes: number, carts: number):
 console.log(`Storage benchmark (${names.join(', ')}); figures are medians or ${SECONDS}-second runs\n`)
 
 if (wanted('track')) {
-  console.log('### trackCart per second (new cart on a new device: profile + device + cart + job)\n')
-  console.log('| store | 1 caller | 4 concurrent callers |')
-  console.log('| --- | ---: | ---: |')
+  console.log('### trackCart per second\n')
+  console.log('New: a new cart on a new device (profile + device + cart + job written). Update: a new snapshot of a known cart.\n')
+  console.log('| store | new, 1 caller | new, 4 callers | update, 1 caller | update, 4 callers |')
+  console.log('| --- | ---: | ---: | ---: | ---: |')
   for (const name of names) {
-    const { one, four } = await trackCartRate(name)
-    console.log(`| ${name} | ${fmt(one)} | ${fmt(four)} |`)
+    const { one, four, update1, update4 } = await trackCartRate(name)
+    console.log(`| ${name} | ${fmt(one)} | ${fmt(four)} | ${fmt(update1)} | ${fmt(update4)} |`)
   }
   console.log()
 }

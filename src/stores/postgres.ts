@@ -584,7 +584,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
       const values = fields.map((f) => (f === 'incentive' ? incentiveJson(patch.incentive!) : patch[f]))
       const text = `UPDATE ${quoted}.relance_sends SET ${fields.map((f, i) => `${UPDATABLE_SEND_FIELDS[f]} = $${i + 2}`).join(', ')} WHERE id = $1`
       try {
-        await getPool().query(text, [id, ...values])
+        await getPool().query({ name: `relance_${hash.toString(36)}_updateSend_${fields.join('_')}`, text, values: [id, ...values] })
       } catch (error) {
         throw storeError(error, 'updateSend')
       }

@@ -315,7 +315,11 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       db.pragma('journal_mode = WAL')
       // Erased rows are overwritten with zeros instead of lingering in free pages.
       db.pragma('secure_delete = ON')
+      // WAL + NORMAL: a commit survives a crash of the process (no fsync per commit); a power cut
+      // may lose the last few transactions, never corrupt the file.
       db.pragma('synchronous = NORMAL')
+      // 32 MiB of page cache (the default is 2 MiB): the interior pages of a million-cart file stay in memory.
+      db.pragma('cache_size = -32768')
       migrate(db)
       const prepared = {} as Record<StatementName, SqliteStatementLike>
       for (const name of Object.keys(SQL) as StatementName[]) prepared[name] = db.prepare(SQL[name])

@@ -13,7 +13,9 @@ const BACKENDS: Record<string, (rest: string) => Store> = {
   sqlite: (file) => sqliteStore({ filename: file }),
   postgres: (rest) => {
     const [url, schema] = rest.split('#')
-    return postgresStore({ connectionString: url!, ...(schema ? { schema } : {}) })
+    // Worker processes start together on a busy 2-core machine: give the connection time, and
+    // keep each pool small so that 4 workers never crowd PostgreSQL's connection limit.
+    return postgresStore({ connectionString: url!, ...(schema ? { schema } : {}), connectionTimeoutMillis: 30_000, max: 4 })
   },
   redis: (rest) => {
     const [url, prefix] = rest.split('#')

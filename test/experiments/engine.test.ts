@@ -134,13 +134,15 @@ describe('attribution', () => {
     const { relance, clock, transport, store } = setup({
       experiments: [{ id: 'h', variants: [{ id: 'holdout', weight: 1, holdout: true }, { id: 'email', weight: 1 }] }],
     })
-    for (let n = 0; n < 12; n++) await abandon(relance, n)
+    // Profile ids are random, so the split is too: with 40 people, fewer than 3 on a side has a
+    // chance below one in a billion.
+    for (let n = 0; n < 40; n++) await abandon(relance, n)
     clock.advance({ hours: 1 })
     await relance.tick()
     const variantOf = async (n: number) => (await store.listCartSends(`cart-${n}`))[0]!.variant
     const emailed: number[] = []
     const held: number[] = []
-    for (let n = 0; n < 12; n++) ((await variantOf(n)) === 'email' ? emailed : held).push(n)
+    for (let n = 0; n < 40; n++) ((await variantOf(n)) === 'email' ? emailed : held).push(n)
     expect(emailed.length).toBeGreaterThanOrEqual(3)
     expect(held.length).toBeGreaterThanOrEqual(2)
 

@@ -148,7 +148,7 @@ export function createRelance(options: RelanceOptions): Relance {
       let status: CartRecord['status'] = command.items.length === 0 ? 'empty' : 'open'
       // A bought cart that the shop reports again unchanged is not a new abandonment.
       if (existing?.status === 'ordered' && status === 'open' && sameItems(existing.items, command.items)) status = 'ordered'
-      await store.saveCart({
+      const cart: CartRecord = {
         id: command.cartId,
         profileId: profile.id,
         deviceId: command.deviceId ?? existing?.deviceId ?? null,
@@ -158,12 +158,12 @@ export function createRelance(options: RelanceOptions): Relance {
         activityAt: command.at,
         createdAt: existing?.createdAt ?? command.at,
         updatedAt: now(),
-      })
-      if (status === 'open') {
-        await store.schedule({ cartId: command.cartId, profileId: profile.id, dueAt: addDuration(command.at, firstDelay, zoneOf(profile)) })
-      } else {
-        await store.cancel(command.cartId, status === 'empty' ? 'emptied' : 'ordered')
       }
+      // The snapshot and its wake-up (or the end of its recovery) in one write.
+      const job = status === 'open'
+        ? { dueAt: addDuration(command.at, firstDelay, zoneOf(profile)) }
+        : { cancel: status === 'empty' ? 'emptied' : 'ordered' }
+      await store.saveCart(cart, job)
       return { profileId: profile.id }
     })
   }
@@ -218,8 +218,7 @@ export function createRelance(options: RelanceOptions): Relance {
       }
       if (profile === null) return { known: false, attributedTo: null }
       if (cart !== null) {
-        await store.saveCart({ ...cart, status: 'ordered', updatedAt: now() })
-        await store.cancel(cart.id, 'ordered')
+        await store.saveCart({ ...cart, status: 'ordered', updatedAt: now() }, { cancel: 'ordered' })
       }
       await cancelRecoveries(profile.id, 'ordered', command.at)
 

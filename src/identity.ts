@@ -24,6 +24,15 @@ export function newProfile(at: Date): ProfileRecord {
   }
 }
 
+/** Equal in everything but `updatedAt`. */
+function sameAttributes(a: ProfileRecord, b: ProfileRecord): boolean {
+  return a.id === b.id && a.customerId === b.customerId && a.email === b.email && a.firstName === b.firstName &&
+    a.locale === b.locale && a.timeZone === b.timeZone && a.hasPurchased === b.hasPurchased &&
+    a.marketing.state === b.marketing.state && a.marketing.source === b.marketing.source &&
+    a.marketing.at?.getTime() === b.marketing.at?.getTime() && a.lastOrderAt?.getTime() === b.lastOrderAt?.getTime() &&
+    a.createdAt.getTime() === b.createdAt.getTime()
+}
+
 export const isAnonymous = (profile: ProfileRecord) => profile.customerId === null && profile.email === null
 
 /** The more recent of two consent decisions; a decision beats "unknown". */
@@ -145,8 +154,12 @@ async function resolveOnce(
   if (keys.customerId !== null) profile.customerId = keys.customerId
   if (keys.email !== null) profile.email = keys.email
   if (options.edit !== undefined) profile = options.edit(profile)
+  const moveDevice = keys.deviceId !== null && byDevice?.id !== profile.id
+  // A stored profile seen again with nothing new (most cart updates) needs no write. One built
+  // by a merge above is new even when its fields match.
+  const stored = target === byCustomer || target === byEmail || target === byDevice
+  if (stored && !moveDevice && sameAttributes(target, profile)) return target
   profile.updatedAt = at
-  await store.saveProfile(profile)
-  if (keys.deviceId !== null && byDevice?.id !== profile.id) await store.linkDevice(keys.deviceId, profile.id, at)
+  await store.saveProfile(profile, moveDevice ? { deviceId: keys.deviceId!, at } : undefined)
   return profile
 }

@@ -134,6 +134,37 @@ export function memoryStore(): Store {
     heap.push({ at: Math.max(job.dueAt.getTime(), lease), cartId: job.cartId, seq: job.seq })
   }
 
+  function linkDevice(deviceId: string, profileId: string, at: Date): void {
+    const previous = devices.get(deviceId)
+    if (previous !== undefined) removeFrom(devicesOf, previous.profileId, deviceId)
+    devices.set(deviceId, { profileId, at: new Date(at) })
+    addTo(devicesOf, profileId, deviceId)
+  }
+
+  function schedule(cartId: string, profileId: string, dueAt: Date): void {
+    const existing = jobs.get(cartId)
+    const job: StoredJob = existing ?? {
+      cartId, profileId, state: 'pending', dueAt, owner: null, leaseUntil: null,
+      attempts: 0, rev: 0, note: null, seq: 0,
+    }
+    job.profileId = profileId
+    job.state = 'pending'
+    job.dueAt = new Date(dueAt)
+    job.attempts = 0
+    job.rev += 1
+    job.note = null
+    jobs.set(cartId, job)
+    wake(job)
+  }
+
+  function cancel(cartId: string, note: string): void {
+    const job = jobs.get(cartId)
+    if (job === undefined) return
+    job.state = 'done'
+    job.note = note
+    job.rev += 1
+  }
+
   function publicJob(job: StoredJob): JobRecord {
     const { seq: _seq, ...rest } = job
     return copy(rest)
@@ -195,7 +226,7 @@ export function memoryStore(): Store {
       return profile === undefined ? null : copy(profile)
     },
 
-    async saveProfile(profile) {
+    async saveProfile(profile, device) {
       const checks: [string, Map<string, string>, string | null][] = [
         ['customerId', byCustomer, profile.customerId],
         ['email', byEmail, profile.email],
@@ -213,13 +244,11 @@ export function memoryStore(): Store {
       profiles.set(profile.id, copy(profile))
       if (profile.customerId !== null) byCustomer.set(profile.customerId, profile.id)
       if (profile.email !== null) byEmail.set(profile.email, profile.id)
+      if (device !== undefined) linkDevice(device.deviceId, profile.id, device.at)
     },
 
     async linkDevice(deviceId, profileId, at) {
-      const previous = devices.get(deviceId)
-      if (previous !== undefined) removeFrom(devicesOf, previous.profileId, deviceId)
-      devices.set(deviceId, { profileId, at: new Date(at) })
-      addTo(devicesOf, profileId, deviceId)
+      linkDevice(deviceId, profileId, at)
     },
 
     async mergeProfiles(fromId, intoId) {
@@ -264,13 +293,16 @@ export function memoryStore(): Store {
       return cart === undefined ? null : copy(cart)
     },
 
-    async saveCart(cart) {
+    async saveCart(cart, job) {
       const previous = carts.get(cart.id)
       if (previous !== undefined && previous.profileId !== cart.profileId) {
         removeFrom(cartsOf, previous.profileId, cart.id)
       }
       carts.set(cart.id, copy(cart))
       addTo(cartsOf, cart.profileId, cart.id)
+      if (job === undefined) return
+      if ('dueAt' in job) schedule(cart.id, cart.profileId, job.dueAt)
+      else cancel(cart.id, job.cancel)
     },
 
     async listCarts(profileId) {
@@ -278,27 +310,11 @@ export function memoryStore(): Store {
     },
 
     async schedule({ cartId, profileId, dueAt }) {
-      const existing = jobs.get(cartId)
-      const job: StoredJob = existing ?? {
-        cartId, profileId, state: 'pending', dueAt, owner: null, leaseUntil: null,
-        attempts: 0, rev: 0, note: null, seq: 0,
-      }
-      job.profileId = profileId
-      job.state = 'pending'
-      job.dueAt = new Date(dueAt)
-      job.attempts = 0
-      job.rev += 1
-      job.note = null
-      jobs.set(cartId, job)
-      wake(job)
+      schedule(cartId, profileId, dueAt)
     },
 
     async cancel(cartId, note) {
-      const job = jobs.get(cartId)
-      if (job === undefined) return
-      job.state = 'done'
-      job.note = note
-      job.rev += 1
+      cancel(cartId, note)
     },
 
     async getJob(cartId) {

@@ -168,6 +168,29 @@ CREATE INDEX relance_suppressions_at ON {schema}.relance_suppressions (at, key);
   },
 ]
 
+// Statements used alone and inside combined writes (where their parameters have other numbers).
+const UPSERT_PROFILE = `INSERT INTO {schema}.relance_profiles (id, customer_id, email, first_name, locale, time_zone, marketing_state,
+  marketing_at, marketing_source, has_purchased, last_order_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, email = excluded.email,
+  first_name = excluded.first_name, locale = excluded.locale, time_zone = excluded.time_zone,
+  marketing_state = excluded.marketing_state, marketing_at = excluded.marketing_at,
+  marketing_source = excluded.marketing_source, has_purchased = excluded.has_purchased,
+  last_order_at = excluded.last_order_at, created_at = excluded.created_at, updated_at = excluded.updated_at`
+const UPSERT_CART = `INSERT INTO {schema}.relance_carts (id, profile_id, device_id, items, currency, status, activity_at, created_at, updated_at)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, device_id = excluded.device_id,
+  items = excluded.items, currency = excluded.currency, status = excluded.status,
+  activity_at = excluded.activity_at, created_at = excluded.created_at, updated_at = excluded.updated_at`
+const linkDevice = (deviceId: string, profileId: string, at: string) => `
+INSERT INTO {schema}.relance_devices (device_id, profile_id, at) VALUES (${deviceId}, ${profileId}, ${at})
+ON CONFLICT (device_id) DO UPDATE SET profile_id = excluded.profile_id, at = excluded.at`
+const schedule = (dueAt: string) => `INSERT INTO {schema}.relance_jobs (cart_id, profile_id, state, due_at, owner, lease_until, attempts, rev, note)
+VALUES ($1, $2, 'pending', ${dueAt}, NULL, NULL, 0, 1, NULL)
+ON CONFLICT (cart_id) DO UPDATE SET profile_id = excluded.profile_id, state = 'pending',
+  due_at = excluded.due_at, attempts = 0, rev = relance_jobs.rev + 1, note = NULL`
+const cancel = (note: string) => `UPDATE {schema}.relance_jobs SET state = 'done', note = ${note}, rev = rev + 1 WHERE cart_id = $1`
+
 const SQL = {
   // Advisory lock keyed by the schema: two processes starting at once migrate one after the other.
   migrationLock: `SELECT pg_advisory_xact_lock(hashtext('relance-migrations:' || $1))`,
@@ -182,18 +205,11 @@ const SQL = {
   profileByDevice: `
 SELECT p.* FROM {schema}.relance_devices d JOIN {schema}.relance_profiles p ON p.id = d.profile_id WHERE d.device_id = $1`,
   // The unique constraints decide conflicts atomically; their names tell which field clashed.
-  upsertProfile: `
-INSERT INTO {schema}.relance_profiles (id, customer_id, email, first_name, locale, time_zone, marketing_state,
-  marketing_at, marketing_source, has_purchased, last_order_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, email = excluded.email,
-  first_name = excluded.first_name, locale = excluded.locale, time_zone = excluded.time_zone,
-  marketing_state = excluded.marketing_state, marketing_at = excluded.marketing_at,
-  marketing_source = excluded.marketing_source, has_purchased = excluded.has_purchased,
-  last_order_at = excluded.last_order_at, created_at = excluded.created_at, updated_at = excluded.updated_at`,
-  linkDevice: `
-INSERT INTO {schema}.relance_devices (device_id, profile_id, at) VALUES ($1, $2, $3)
-ON CONFLICT (device_id) DO UPDATE SET profile_id = excluded.profile_id, at = excluded.at`,
+  upsertProfile: UPSERT_PROFILE,
+  linkDevice: linkDevice('$1', '$2', '$3'),
+  // Data-modifying CTEs run to completion whether or not the outer statement reads them: one
+  // round trip writes both rows, atomically (one statement).
+  upsertProfileLinkDevice: `WITH profile AS (${UPSERT_PROFILE})${linkDevice('$14', '$1', '$15')}`,
 
   mergeDevices: `UPDATE {schema}.relance_devices SET profile_id = $1 WHERE profile_id = $2`,
   mergeCarts: `UPDATE {schema}.relance_carts SET profile_id = $1 WHERE profile_id = $2`,
@@ -207,20 +223,14 @@ DELETE FROM {schema}.relance_assignments WHERE profile_id = $2
   deleteProfile: `DELETE FROM {schema}.relance_profiles WHERE id = $1`,
 
   getCart: `SELECT * FROM {schema}.relance_carts WHERE id = $1`,
-  upsertCart: `
-INSERT INTO {schema}.relance_carts (id, profile_id, device_id, items, currency, status, activity_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
-ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, device_id = excluded.device_id,
-  items = excluded.items, currency = excluded.currency, status = excluded.status,
-  activity_at = excluded.activity_at, created_at = excluded.created_at, updated_at = excluded.updated_at`,
+  upsertCart: UPSERT_CART,
   listCarts: `SELECT * FROM {schema}.relance_carts WHERE profile_id = $1`,
+  // The cart's id and profile ($1, $2) are the job's; its due time or note comes last ($10).
+  upsertCartSchedule: `WITH cart AS (${UPSERT_CART})\n${schedule('$10')}`,
+  upsertCartCancel: `WITH cart AS (${UPSERT_CART})\n${cancel('$10')}`,
 
-  schedule: `
-INSERT INTO {schema}.relance_jobs (cart_id, profile_id, state, due_at, owner, lease_until, attempts, rev, note)
-VALUES ($1, $2, 'pending', $3, NULL, NULL, 0, 1, NULL)
-ON CONFLICT (cart_id) DO UPDATE SET profile_id = excluded.profile_id, state = 'pending',
-  due_at = excluded.due_at, attempts = 0, rev = relance_jobs.rev + 1, note = NULL`,
-  cancel: `UPDATE {schema}.relance_jobs SET state = 'done', note = $2, rev = rev + 1 WHERE cart_id = $1`,
+  schedule: schedule('$3'),
+  cancel: cancel('$2'),
   getJob: `SELECT * FROM {schema}.relance_jobs WHERE cart_id = $1`,
   // Rows another claimer has locked are skipped, not waited for; FOR UPDATE re-checks the guard
   // on the newest row version, so a job claimed and committed meanwhile is not taken twice.
@@ -492,12 +502,14 @@ export function postgresStore(options: PostgresStoreOptions): Store {
       return row === null ? null : map.profile(row)
     },
 
-    async saveProfile(p: ProfileRecord) {
+    async saveProfile(p: ProfileRecord, device) {
+      const values = [
+        p.id, p.customerId, p.email, p.firstName, p.locale, p.timeZone, p.marketing.state, p.marketing.at,
+        p.marketing.source, p.hasPurchased, p.lastOrderAt, p.createdAt, p.updatedAt,
+      ]
       try {
-        await query('saveProfile', 'upsertProfile', [
-          p.id, p.customerId, p.email, p.firstName, p.locale, p.timeZone, p.marketing.state, p.marketing.at,
-          p.marketing.source, p.hasPurchased, p.lastOrderAt, p.createdAt, p.updatedAt,
-        ])
+        if (device === undefined) await query('saveProfile', 'upsertProfile', values)
+        else await query('saveProfile', 'upsertProfileLinkDevice', [...values, device.deviceId, device.at])
       } catch (error) {
         const cause = (error as { cause?: unknown }).cause
         const field = conflictOf(cause)
@@ -525,10 +537,11 @@ export function postgresStore(options: PostgresStoreOptions): Store {
       return row === null ? null : map.cart(row)
     },
 
-    async saveCart(c) {
-      await query('saveCart', 'upsertCart', [
-        c.id, c.profileId, c.deviceId, JSON.stringify(c.items), c.currency, c.status, c.activityAt, c.createdAt, c.updatedAt,
-      ])
+    async saveCart(c, job) {
+      const values = [c.id, c.profileId, c.deviceId, JSON.stringify(c.items), c.currency, c.status, c.activityAt, c.createdAt, c.updatedAt]
+      if (job === undefined) await query('saveCart', 'upsertCart', values)
+      else if ('dueAt' in job) await query('saveCart', 'upsertCartSchedule', [...values, job.dueAt])
+      else await query('saveCart', 'upsertCartCancel', [...values, job.cancel])
     },
 
     async listCarts(profileId) {

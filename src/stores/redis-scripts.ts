@@ -31,9 +31,36 @@ local function wake(cartId, job)
 end
 `
 
-/** ARGV: P, id, json, customerId|'', email|'' → 'ok' | 'conflict:<field>' */
-export const SAVE_PROFILE = `${COMMON}
-local id, json, customer, email = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+// Writes shared by a script of their own and by the combined writes (profile + device, cart + job).
+const LINK = `
+local function link_device(device, profile, at)
+  local previous = get(P .. ':d:' .. device)
+  if previous then redis.call('SREM', P .. ':pd:' .. previous.profileId, device) end
+  put(P .. ':d:' .. device, { profileId = profile, at = at })
+  redis.call('SADD', P .. ':pd:' .. profile, device)
+end
+`
+
+const JOBS = `
+local function schedule_job(cart, profile, due)
+  local job = get(P .. ':j:' .. cart) or { cartId = cart, owner = cjson.null, leaseUntil = cjson.null, rev = 0 }
+  job.profileId = profile; job.state = 'pending'; job.dueAt = due; job.attempts = 0; job.rev = job.rev + 1; job.note = cjson.null
+  put(P .. ':j:' .. cart, job)
+  wake(cart, job)
+end
+local function cancel_job(cart, note)
+  local job = get(P .. ':j:' .. cart)
+  if not job then return 'none' end
+  job.state = 'done'; job.note = note; job.rev = job.rev + 1
+  put(P .. ':j:' .. cart, job)
+  wake(cart, job)
+  return 'ok'
+end
+`
+
+/** ARGV: P, id, json, customerId|'', email|'', deviceId|'', at → 'ok' | 'conflict:<field>' (nothing written) */
+export const SAVE_PROFILE = `${COMMON}${LINK}
+local id, json, customer, email, device = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
 if customer ~= '' then local holder = redis.call('GET', P .. ':pc:' .. customer); if holder and holder ~= id then return 'conflict:customerId' end end
 if email ~= '' then local holder = redis.call('GET', P .. ':pe:' .. email); if holder and holder ~= id then return 'conflict:email' end end
 local previous = get(P .. ':p:' .. id)
@@ -44,49 +71,37 @@ end
 redis.call('SET', P .. ':p:' .. id, json)
 if customer ~= '' then redis.call('SET', P .. ':pc:' .. customer, id) end
 if email ~= '' then redis.call('SET', P .. ':pe:' .. email, id) end
+if device ~= '' then link_device(device, id, tonumber(ARGV[7])) end
 return 'ok'
 `
 
 /** ARGV: P, deviceId, profileId, at */
-export const LINK_DEVICE = `${COMMON}
-local device, profile, at = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local previous = get(P .. ':d:' .. device)
-if previous then redis.call('SREM', P .. ':pd:' .. previous.profileId, device) end
-put(P .. ':d:' .. device, { profileId = profile, at = at })
-redis.call('SADD', P .. ':pd:' .. profile, device)
+export const LINK_DEVICE = `${COMMON}${LINK}
+link_device(ARGV[2], ARGV[3], tonumber(ARGV[4]))
 return 'ok'
 `
 
-/** ARGV: P, cartId, json, profileId, activityAt */
-export const SAVE_CART = `${COMMON}
-local id, json, profile, activity = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5])
+/** ARGV: P, cartId, json, profileId, activityAt, 'schedule' | 'cancel' | '', dueAt | note */
+export const SAVE_CART = `${COMMON}${JOBS}
+local id, json, profile, activity, job = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 local previous = get(P .. ':c:' .. id)
 if previous and previous.profileId ~= profile then redis.call('SREM', P .. ':pcart:' .. previous.profileId, id) end
 redis.call('SET', P .. ':c:' .. id, json)
 redis.call('SADD', P .. ':pcart:' .. profile, id)
 redis.call('ZADD', P .. ':cact', activity, id)
+if job == 'schedule' then schedule_job(id, profile, tonumber(ARGV[7])) elseif job == 'cancel' then cancel_job(id, ARGV[7]) end
 return 'ok'
 `
 
 /** ARGV: P, cartId, profileId, dueAt */
-export const SCHEDULE = `${COMMON}
-local cart, profile, due = ARGV[2], ARGV[3], tonumber(ARGV[4])
-local job = get(P .. ':j:' .. cart) or { cartId = cart, owner = cjson.null, leaseUntil = cjson.null, rev = 0 }
-job.profileId = profile; job.state = 'pending'; job.dueAt = due; job.attempts = 0; job.rev = job.rev + 1; job.note = cjson.null
-put(P .. ':j:' .. cart, job)
-wake(cart, job)
+export const SCHEDULE = `${COMMON}${JOBS}
+schedule_job(ARGV[2], ARGV[3], tonumber(ARGV[4]))
 return 'ok'
 `
 
 /** ARGV: P, cartId, note */
-export const CANCEL = `${COMMON}
-local cart, note = ARGV[2], ARGV[3]
-local job = get(P .. ':j:' .. cart)
-if not job then return 'none' end
-job.state = 'done'; job.note = note; job.rev = job.rev + 1
-put(P .. ':j:' .. cart, job)
-wake(cart, job)
-return 'ok'
+export const CANCEL = `${COMMON}${JOBS}
+return cancel_job(ARGV[2], ARGV[3])
 `
 
 /** ARGV: P, now, limit, owner, leaseUntil → JSON of the claimed jobs */

@@ -198,8 +198,9 @@ export function redisStore(options: RedisStoreOptions): Store {
       return id === null ? null : one<ProfileRecord>('profile', `${P}:p:${id}`)
     }),
 
-    async saveProfile(profile) {
-      const result = await call('saveProfile', () => run('SAVE_PROFILE', [profile.id, encode(profile), profile.customerId ?? '', profile.email ?? '']))
+    async saveProfile(profile, device) {
+      const link = device === undefined ? ['', 0] : [device.deviceId, device.at.getTime()]
+      const result = await call('saveProfile', () => run('SAVE_PROFILE', [profile.id, encode(profile), profile.customerId ?? '', profile.email ?? '', ...link]))
       if (typeof result === 'string' && result.startsWith('conflict:')) {
         const field = result.slice('conflict:'.length)
         throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, { details: { conflict: field } })
@@ -210,7 +211,10 @@ export function redisStore(options: RedisStoreOptions): Store {
     mergeProfiles: async (fromId, intoId) => void (await call('mergeProfiles', () => run('MERGE', [fromId, intoId, enc(fromId), enc(intoId)]))),
 
     getCart: (cartId) => call('getCart', () => one<CartRecord>('cart', `${P}:c:${cartId}`)),
-    saveCart: async (cart) => void (await call('saveCart', () => run('SAVE_CART', [cart.id, encode(cart), cart.profileId, cart.activityAt.getTime()]))),
+    saveCart: async (cart, job) => {
+      const change = job === undefined ? ['', ''] : 'dueAt' in job ? ['schedule', job.dueAt.getTime()] : ['cancel', job.cancel]
+      await call('saveCart', () => run('SAVE_CART', [cart.id, encode(cart), cart.profileId, cart.activityAt.getTime(), ...change]))
+    },
     listCarts: (profileId) => call('listCarts', async () => many<CartRecord>('cart', (await (await connect()).smembers(`${P}:pcart:${profileId}`)).map((id) => `${P}:c:${id}`))),
 
     schedule: async ({ cartId, profileId, dueAt }) => void (await call('schedule', () => run('SCHEDULE', [cartId, profileId, dueAt.getTime()]))),

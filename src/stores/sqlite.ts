@@ -355,7 +355,9 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
-  function run<T>(during: string, fn: (s: Record<StatementName, SqliteStatementLike>) => T): T {
+  type Statements = Record<StatementName, SqliteStatementLike>
+
+  function run<T>(during: string, fn: (s: Statements) => T): T {
     const s = open()
     try {
       return fn(s)
@@ -364,7 +366,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     }
   }
 
-  function write<T>(during: string, fn: (s: Record<StatementName, SqliteStatementLike>) => T): T {
+  function write<T>(during: string, fn: (s: Statements) => T): T {
     return run(during, (s) => immediate(db!, () => fn(s)))
   }
 
@@ -429,7 +431,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       return row === undefined ? null : map.profile(row)
     },
 
-    async saveProfile(p: ProfileRecord) {
+    async saveProfile(p: ProfileRecord, device) {
       try {
         write('saveProfile', (s) => {
           if (p.customerId !== null && s.customerHolder.get(p.customerId, p.id) !== undefined) throw conflict('customerId')
@@ -438,6 +440,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
             p.id, p.customerId, p.email, p.firstName, p.locale, p.timeZone, p.marketing.state, msOrNull(p.marketing.at),
             p.marketing.source, p.hasPurchased ? 1 : 0, msOrNull(p.lastOrderAt), ms(p.createdAt), ms(p.updatedAt),
           )
+          if (device !== undefined) s.linkDevice.run(device.deviceId, p.id, ms(device.at))
         })
       } catch (error) {
         const field = conflictOf((error as { cause?: unknown }).cause)
@@ -464,10 +467,16 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       return row === undefined ? null : map.cart(row)
     },
 
-    async saveCart(c) {
-      run('saveCart', (s) => s.upsertCart.run(
-        c.id, c.profileId, c.deviceId, JSON.stringify(c.items), c.currency, c.status, ms(c.activityAt), ms(c.createdAt), ms(c.updatedAt),
-      ))
+    async saveCart(c, job) {
+      const items = JSON.stringify(c.items)
+      const save = (s: Statements) =>
+        s.upsertCart.run(c.id, c.profileId, c.deviceId, items, c.currency, c.status, ms(c.activityAt), ms(c.createdAt), ms(c.updatedAt))
+      if (job === undefined) return void run('saveCart', save)
+      write('saveCart', (s) => {
+        save(s)
+        if ('dueAt' in job) s.schedule.run(c.id, c.profileId, ms(job.dueAt))
+        else s.cancel.run(job.cancel, c.id)
+      })
     },
 
     async listCarts(profileId) {

@@ -208,6 +208,15 @@ export interface PurgeResult {
   orders: number
 }
 
+/** A device to point at a profile saved in the same write. */
+export interface DeviceLink {
+  deviceId: string
+  at: Date
+}
+
+/** What happens to a cart's job when its snapshot is saved. */
+export type CartJobChange = { dueAt: Date } | { cancel: string }
+
 export interface ClaimOptions {
   /** Decisions about due-ness and leases use this time. */
   now: Date
@@ -259,9 +268,10 @@ export interface Store {
   /**
    * Insert or replace the profile with this id. If another profile holds the same `customerId`
    * or `email`, throw `RelanceError('STORE_ERROR')` with
-   * `details.conflict` = the field name, and write nothing.
+   * `details.conflict` = the field name, and write nothing. With `device`, point that device at
+   * the profile in the same write (as `linkDevice`), so a new visitor costs one round trip.
    */
-  saveProfile(profile: ProfileRecord): Promise<void>
+  saveProfile(profile: ProfileRecord, device?: DeviceLink): Promise<void>
   /** Point the device at a profile (insert or move). */
   linkDevice(deviceId: string, profileId: string, at: Date): Promise<void>
   /**
@@ -273,8 +283,11 @@ export interface Store {
 
   // --- carts ----------------------------------------------------------------------------------
   getCart(cartId: string): Promise<CartRecord | null>
-  /** Insert or replace by id. */
-  saveCart(cart: CartRecord): Promise<void>
+  /**
+   * Insert or replace by id. With `job`, in the same write, also `schedule` the cart's job at
+   * `dueAt` (for the cart's profile) or `cancel` it with that note: a snapshot is one round trip.
+   */
+  saveCart(cart: CartRecord, job?: CartJobChange): Promise<void>
   /** All carts of a profile (any status), in any order. */
   listCarts(profileId: string): Promise<CartRecord[]>
 

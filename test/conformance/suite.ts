@@ -224,6 +224,20 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(await raw.count('devices')).toBe(1)
       })
 
+      it('saves a profile and points a device at it in one write; a refused profile links nothing', async () => {
+        await store.saveProfile(profileRecord('p1', { email: 'ana@example.com' }), { deviceId: 'phone', at: T0 })
+        expect(await raw.device('phone')).toBe('p1')
+        expect((await store.findProfile({ deviceId: 'phone' }))?.email).toBe('ana@example.com')
+        // Moving the device with the next save of another profile.
+        await store.saveProfile(profileRecord('p2'), { deviceId: 'phone', at: at(MIN) })
+        expect(await raw.device('phone')).toBe('p2')
+        const refused = await storeError(store.saveProfile(profileRecord('p3', { email: 'ana@example.com' }), { deviceId: 'tablet', at: T0 }))
+        expect((refused as { details?: Record<string, unknown> }).details).toMatchObject({ conflict: 'email' })
+        expect(await raw.device('tablet')).toBeNull()
+        expect(await store.findProfile({ deviceId: 'tablet' })).toBeNull()
+        expect(await raw.count('devices')).toBe(1)
+      })
+
       it('merges everything of one profile into another; on a shared experiment the target keeps its variant', async () => {
         await store.saveProfile(profileRecord('from', { email: 'from@example.com' }))
         await store.saveProfile(profileRecord('into', { customerId: 'cust-9' }))
@@ -315,6 +329,32 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         // Scheduling again revives it with a clean note and attempts.
         await store.schedule({ cartId: 'cart-1', profileId: 'p1', dueAt: at(9 * MIN) })
         expect(await store.getJob('cart-1')).toEqual({ ...first, dueAt: at(9 * MIN), rev: 4 })
+        expect(await raw.count('jobs')).toBe(1)
+      })
+
+      it('saveCart with a job change writes the snapshot and schedules or cancels its job in the same write', async () => {
+        const cart = cartRecord('cart-1', 'p1', { activityAt: at(MIN), updatedAt: at(MIN) })
+        await store.saveCart(cart, { dueAt: at(61 * MIN) })
+        expect(await store.getCart('cart-1')).toEqual(cart)
+        expect(await store.getJob('cart-1')).toEqual({
+          cartId: 'cart-1', profileId: 'p1', state: 'pending', dueAt: at(61 * MIN), owner: null, leaseUntil: null,
+          attempts: 0, rev: 1, note: null,
+        })
+        expect(await raw.job('cart-1')).toMatchObject({ state: 'pending', dueAt: at(61 * MIN).getTime(), rev: 1 })
+        // The job follows the cart to another profile and its new due time.
+        await store.saveCart({ ...cart, profileId: 'p2', activityAt: at(5 * MIN) }, { dueAt: at(65 * MIN) })
+        expect(await store.getJob('cart-1')).toMatchObject({ profileId: 'p2', state: 'pending', dueAt: at(65 * MIN), rev: 2 })
+        expect((await store.claimDue({ now: at(64 * MIN), limit: 10, owner: 'w1', leaseUntil: at(70 * MIN) }))).toEqual([])
+        const emptied = { ...cart, profileId: 'p2', items: [], status: 'empty' as const, updatedAt: at(6 * MIN) }
+        await store.saveCart(emptied, { cancel: 'emptied' })
+        expect(await store.getCart('cart-1')).toEqual(emptied)
+        expect(await store.getJob('cart-1')).toMatchObject({ state: 'done', note: 'emptied', rev: 3 })
+        expect(await raw.job('cart-1')).toMatchObject({ state: 'done', rev: 3 })
+        expect(await store.claimDue({ now: at(99 * MIN), limit: 10, owner: 'w1', leaseUntil: at(100 * MIN) })).toEqual([])
+        // Cancelling a cart that never had a job writes the cart only.
+        await store.saveCart(cartRecord('cart-2', 'p1', { status: 'ordered' }), { cancel: 'ordered' })
+        expect(await store.getCart('cart-2')).toMatchObject({ status: 'ordered' })
+        expect(await raw.job('cart-2')).toBeNull()
         expect(await raw.count('jobs')).toBe(1)
       })
 

@@ -5,7 +5,14 @@ import { Writable } from 'node:stream'
 import { chromium } from 'playwright-core'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { run } from '../../src/cli.js'
+import { randomUUID } from 'node:crypto'
+import { postgresStore } from '../../src/postgres.js'
+import { redisStore } from '../../src/redis.js'
 import { sqliteStore } from '../../src/sqlite.js'
+import type { Store } from '../../src/stores/types.js'
+import { POSTGRES_URL, postgresInspector, testSchema } from '../conformance/postgres-inspector.js'
+import { redisInspector } from '../conformance/redis-inspector.js'
+import { REDIS_URL, requireServices } from '../helpers/services.js'
 import { ITEMS, consentingShopper, setup } from '../helpers/engine.js'
 
 function capture() {
@@ -23,12 +30,13 @@ function capture() {
 
 const dir = mkdtempSync(join(tmpdir(), 'relance-report-'))
 const file = join(dir, 'relance.db')
-const expected = { holdout: 0, email: 0 }
+let expected: Record<'holdout' | 'email', number>
 
-beforeAll(async () => {
-  // A shop ran an experiment on a SQLite store; the report is read later, from the file alone.
-  const { relance, clock, store } = setup({
-    store: sqliteStore({ filename: file }),
+/** A shop runs a holdout experiment on this store, closes it and returns who ordered, by variant. */
+async function runExperiment(store: Store): Promise<Record<'holdout' | 'email', number>> {
+  const counts = { holdout: 0, email: 0 }
+  const { relance, clock } = setup({
+    store,
     frequencyCap: false,
     experiments: [{ id: 'does-it-work', variants: [{ id: 'holdout', weight: 1, holdout: true }, { id: 'email', weight: 1 }] }],
   })
@@ -43,11 +51,26 @@ beforeAll(async () => {
     const variant = (await store.listCartSends(`cart-${n}`))[0]!.variant as 'holdout' | 'email'
     // Every 3rd emailed person and every 12th held-out person orders.
     if (n % (variant === 'email' ? 3 : 12) === 0) {
-      expected[variant]++
+      counts[variant]++
       await relance.orderPlaced({ orderId: `o-${n}`, email: `shopper${n}@example.com`, total: 4200, currency: 'EUR' })
     }
   }
   await relance.close()
+  return counts
+}
+
+/** `relance report --json` on a store spec: the recovered counts and the number assigned. */
+async function reportedCounts(spec: string) {
+  const { io, out, err } = capture()
+  expect(await run(['report', '--store', spec, '--json'], io), err()).toBe(0)
+  const report = JSON.parse(out())
+  const variants = Object.fromEntries(report.experiments[0].variants.map((v: { id: string }) => [v.id, v]))
+  return { email: variants.email.recovered, holdout: variants.holdout.recovered, assigned: variants.email.assigned + variants.holdout.assigned }
+}
+
+// A shop ran the experiment on a SQLite store; the report is read later, from the file alone.
+beforeAll(async () => {
+  expected = await runExperiment(sqliteStore({ filename: file }))
 }, 120_000)
 
 afterAll(() => rmSync(dir, { recursive: true, force: true }))
@@ -61,14 +84,28 @@ describe('relance report', () => {
     expect(text).toContain('experiment does-it-work (step reminder), control: holdout')
     expect(text).toMatch(/holdout \(holdout\)\s+\d+\s+0\s+0\s+/)
     expect(text).toMatch(/winner: email \(corrected p = /)
-    const json = capture()
-    expect(await run(['report', '--store', `sqlite:${file}`, '--json'], json.io)).toBe(0)
-    const report = JSON.parse(json.out())
-    const variants = Object.fromEntries(report.experiments[0].variants.map((v: { id: string }) => [v.id, v]))
-    expect(variants.email.recovered).toBe(expected.email)
-    expect(variants.holdout.recovered).toBe(expected.holdout)
-    expect(variants.email.assigned + variants.holdout.assigned).toBe(300)
+    expect(await reportedCounts(`sqlite:${file}`)).toEqual({ ...expected, assigned: 300 })
   })
+
+  it('reads a PostgreSQL schema and a Redis prefix given as URLs', async () => {
+    await requireServices('postgres', 'redis')
+    const schema = testSchema()
+    const pgCounts = await runExperiment(postgresStore({ connectionString: POSTGRES_URL, schema }))
+    const prefix = `relance-report-${randomUUID().slice(0, 8)}`
+    const redisCounts = await runExperiment(redisStore({ url: REDIS_URL, prefix }))
+    const pgRaw = await postgresInspector(schema)
+    const redisRaw = await redisInspector(prefix)
+    try {
+      expect(await reportedCounts(`${POSTGRES_URL}?schema=${schema}`)).toEqual({ ...pgCounts, assigned: 300 })
+      expect(await reportedCounts(`${REDIS_URL}?prefix=${prefix}`)).toEqual({ ...redisCounts, assigned: 300 })
+      expect(pgCounts.email + pgCounts.holdout).toBeGreaterThan(0)
+    } finally {
+      await pgRaw.dropSchema()
+      await pgRaw.close()
+      await redisRaw.dropKeys()
+      await redisRaw.close()
+    }
+  }, 120_000)
 
   it('refuses a missing or unknown store with a clear message', async () => {
     const missing = capture()

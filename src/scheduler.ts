@@ -165,6 +165,20 @@ export function unsubscribeUrlFor(core: Core, send: SendRecord): string {
  * attempt happens later).
  */
 export async function processJob(core: Core, job: JobRecord, state: TickState, limiter: RateLimiter | null): Promise<void> {
+  try {
+    await processClaimed(core, job, state, limiter)
+  } catch (error) {
+    if (!(error instanceof JobChanged)) throw error
+    // An order, a new snapshot or a cancel reached the job after it was claimed: the newer state
+    // wins. The settlement yields to it (the revision moved on) and only releases the lease.
+    await core.store.settle(job.cartId, core.workerId, job.rev, { state: 'done', note: 'changed' })
+  }
+}
+
+/** The job changed under its lease; thrown by `reserve` and caught by `processJob`. */
+class JobChanged extends Error {}
+
+async function processClaimed(core: Core, job: JobRecord, state: TickState, limiter: RateLimiter | null): Promise<void> {
   const { store, options } = core
   const { now, counts } = state
   const settle = (settlement: Settlement) => store.settle(job.cartId, core.workerId, job.rev, settlement)
@@ -207,7 +221,7 @@ export async function processJob(core: Core, job: JobRecord, state: TickState, l
     for (const r of due) {
       if (r === chosen) continue
       const condition = !eligible.includes(r)
-      await reserve(core, cart!, profile, r.effective, now, 'skipped', condition ? 'condition' : 'overdue')
+      await reserve(core, job, cart!, profile, r.effective, now, 'skipped', condition ? 'condition' : 'overdue')
       counts.skipped++
       core.emit('skipped', { cartId: cart!.id, profileId: profile.id, step: r.effective.step.id, reason: condition ? 'condition' : 'overdue', at: now })
     }
@@ -259,7 +273,7 @@ export async function processJob(core: Core, job: JobRecord, state: TickState, l
 
   if (effective.holdout) {
     await passedOver()
-    await reserve(core, cart, profile, effective, now, 'held-out', null)
+    await reserve(core, job, cart, profile, effective, now, 'held-out', null)
     counts.heldOut++
     state.contacted.add(profile.id)
     return settleNext(core, job, cart, profile, effective.step.index, now)
@@ -279,7 +293,7 @@ export async function processJob(core: Core, job: JobRecord, state: TickState, l
     }
     if (verdict === false) {
       await passedOver()
-      await reserve(core, cart, profile, effective, now, 'skipped', 'vetoed')
+      await reserve(core, job, cart, profile, effective, now, 'skipped', 'vetoed')
       counts.skipped++
       core.emit('skipped', { cartId: cart.id, profileId: profile.id, step: stepId, reason: 'vetoed', at: now })
       return settleNext(core, job, cart, profile, effective.step.index, now)
@@ -300,7 +314,7 @@ export async function processJob(core: Core, job: JobRecord, state: TickState, l
   }
 
   await passedOver()
-  const send = await reserve(core, cart, profile, effective, now, 'sending', null)
+  const send = await reserve(core, job, cart, profile, effective, now, 'sending', null)
   if (send.outcome !== 'sending') {
     // Another worker finished this step while our lease was running out: nothing to do.
     return settleNext(core, job, cart, profile, effective.step.index, now)
@@ -421,11 +435,11 @@ async function settleNext(core: Core, job: JobRecord, cart: CartRecord, profile:
 }
 
 async function reserve(
-  core: Core, cart: CartRecord, profile: ProfileRecord, effective: EffectiveStep, now: Date,
+  core: Core, job: JobRecord, cart: CartRecord, profile: ProfileRecord, effective: EffectiveStep, now: Date,
   outcome: SendOutcome, reason: string | null,
 ): Promise<SendRecord> {
   const final = outcome === 'held-out' || outcome === 'skipped'
-  return core.store.reserveSend({
+  const send = await core.store.reserveSend({
     id: randomId(),
     cartId: cart.id,
     profileId: profile.id,
@@ -442,7 +456,9 @@ async function reserve(
     createdAt: now,
     sentAt: outcome === 'held-out' ? now : null,
     clickedAt: null,
-  })
+  }, { owner: core.workerId, rev: job.rev })
+  if (send === null) throw new JobChanged()
+  return send
 }
 
 /** Makes the single-use code, unless the person had an incentive recently (abuse guard). */

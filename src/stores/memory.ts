@@ -371,7 +371,11 @@ export function memoryStore(): Store {
       return 'applied'
     },
 
-    async reserveSend(send) {
+    async reserveSend(send, lease) {
+      if (lease !== undefined) {
+        const job = jobs.get(send.cartId)
+        if (job === undefined || job.owner !== lease.owner || job.rev !== lease.rev) return null
+      }
       const key = cartStepKey(send.cartId, send.step)
       const existing = sendByCartStep.get(key)
       if (existing !== undefined) return copy(sends.get(existing)!)

@@ -258,6 +258,20 @@ INSERT INTO {schema}.relance_sends (id, cart_id, profile_id, step, step_index, e
 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16)
 ON CONFLICT DO NOTHING
 RETURNING *`,
+  // The job row is locked while the record is inserted: an order's cancel either committed before
+  // (the revision no longer matches, nothing is inserted) or waits for this statement.
+  reserveSendGuarded: `
+WITH held AS (
+  SELECT cart_id FROM {schema}.relance_jobs WHERE cart_id = $2 AND owner = $17 AND rev = $18 FOR UPDATE
+), inserted AS (
+  INSERT INTO {schema}.relance_sends (id, cart_id, profile_id, step, step_index, experiment_id, variant, outcome,
+    message_id, incentive, subtotal, currency, reason, created_at, sent_at, clicked_at)
+  SELECT $1, $2, $3, $4, $5::integer, $6, $7, $8, $9, $10::jsonb, $11::bigint, $12, $13, $14::timestamptz, $15::timestamptz, $16::timestamptz
+  FROM held
+  ON CONFLICT DO NOTHING
+  RETURNING *
+)
+SELECT EXISTS (SELECT 1 FROM held) AS held, inserted.* FROM (SELECT 1) AS one LEFT JOIN inserted ON true`,
   sendByCartStep: `SELECT * FROM {schema}.relance_sends WHERE cart_id = $1 AND step = $2`,
   getSend: `SELECT * FROM {schema}.relance_sends WHERE id = $1`,
   listCartSends: `SELECT * FROM {schema}.relance_sends WHERE cart_id = $1 ORDER BY step_index, created_at`,
@@ -580,11 +594,18 @@ export function postgresStore(options: PostgresStoreOptions): Store {
       return (await query('settle', 'settleYield', [cartId, owner])).rowCount === 1 ? 'yielded' : 'lost'
     },
 
-    async reserveSend(r: SendRecord) {
-      const inserted = await one('reserveSend', 'reserveSend', [
+    async reserveSend(r: SendRecord, lease) {
+      const values = [
         r.id, r.cartId, r.profileId, r.step, r.stepIndex, r.experimentId, r.variant, r.outcome, r.messageId,
         incentiveJson(r.incentive), r.subtotal, r.currency, r.reason, r.createdAt, r.sentAt, r.clickedAt,
-      ])
+      ]
+      let inserted: Row | null
+      if (lease === undefined) inserted = await one('reserveSend', 'reserveSend', values)
+      else {
+        const { held, ...row } = (await one('reserveSend', 'reserveSendGuarded', [...values, lease.owner, lease.rev]))!
+        if (held !== true) return null
+        inserted = row.id === null ? null : row
+      }
       const row = inserted ?? (await one('reserveSend', 'sendByCartStep', [r.cartId, r.step]))
       if (row === null) throw new RelanceError('STORE_ERROR', `postgres store: reserveSend: send id ${r.id} is taken by another step`)
       return map.send(row)

@@ -157,9 +157,13 @@ wake(cart, job)
 return result
 `
 
-/** ARGV: P, json, id, cartId, step, profileId, createdAt → the stored send's JSON */
+/** ARGV: P, json, id, cartId, step, profileId, createdAt, owner|'', rev → the stored send's JSON, or false when the job is not held by owner at rev */
 export const RESERVE_SEND = `${COMMON}
 local json, id, cart, step, profile, created = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])
+if ARGV[8] ~= '' then
+  local job = get(P .. ':j:' .. cart)
+  if not job or job.owner ~= ARGV[8] or job.rev ~= tonumber(ARGV[9]) then return false end
+end
 local existing = redis.call('GET', P .. ':sk:' .. cart .. '\\0' .. step)
 if existing then return redis.call('GET', P .. ':s:' .. existing) end
 redis.call('SET', P .. ':s:' .. id, json)

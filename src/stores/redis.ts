@@ -228,7 +228,11 @@ export function redisStore(options: RedisStoreOptions): Store {
     extendLease: (cartId, owner, leaseUntil) => call('extendLease', async () => Number(await run('EXTEND', [cartId, owner, leaseUntil.getTime()])) === 1),
     settle: (cartId, owner, rev, settlement: Settlement) => call('settle', async () => String(await run('SETTLE', [cartId, owner, rev, encode(settlement)])) as SettleResult),
 
-    reserveSend: (send) => call('reserveSend', async () => revive<SendRecord>('send', String(await run('RESERVE_SEND', [encode(send), send.id, send.cartId, send.step, send.profileId, send.createdAt.getTime()])))),
+    reserveSend: (send, lease) => call('reserveSend', async () => {
+      const guard = lease === undefined ? ['', 0] : [lease.owner, lease.rev]
+      const json = await run('RESERVE_SEND', [encode(send), send.id, send.cartId, send.step, send.profileId, send.createdAt.getTime(), ...guard])
+      return json === null ? null : revive<SendRecord>('send', String(json))
+    }),
     updateSend: async (id, patch) => void (await call('updateSend', () => run('UPDATE_SEND', [id, encode(patch)]))),
     getSend: (id) => call('getSend', () => one<SendRecord>('send', `${P}:s:${id}`)),
     listCartSends: (cartId) => call('listCartSends', async () => {

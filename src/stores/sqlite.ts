@@ -518,14 +518,20 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       })
     },
 
-    async reserveSend(r: SendRecord) {
-      const row = run('reserveSend', (s) => {
+    async reserveSend(r: SendRecord, lease) {
+      // The guard and the insert in one write transaction: no order can slip in between.
+      const row = (lease === undefined ? run : write)('reserveSend', (s) => {
+        if (lease !== undefined) {
+          const job = s.getJob.get(r.cartId) as Row | undefined
+          if (job === undefined || job.owner !== lease.owner || Number(job.rev) !== lease.rev) return null
+        }
         s.reserveSend.run(
           r.id, r.cartId, r.profileId, r.step, r.stepIndex, r.experimentId, r.variant, r.outcome, r.messageId,
           incentiveJson(r.incentive), r.subtotal, r.currency, r.reason, ms(r.createdAt), msOrNull(r.sentAt), msOrNull(r.clickedAt),
         )
         return s.sendByCartStep.get(r.cartId, r.step) as Row | undefined
       })
+      if (row === null) return null
       if (row === undefined) throw new RelanceError('STORE_ERROR', `sqlite store: reserveSend: send id ${r.id} is taken by another step`)
       return map.send(row)
     },

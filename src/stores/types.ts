@@ -214,6 +214,12 @@ export interface DeviceLink {
   at: Date
 }
 
+/** A claimed job as its owner saw it: a write guarded by it applies only if the job is unchanged. */
+export interface LeaseGuard {
+  owner: string
+  rev: number
+}
+
 /** What happens to a cart's job when its snapshot is saved. */
 export type CartJobChange = { dueAt: Date } | { cancel: string }
 
@@ -325,8 +331,11 @@ export interface Store {
    * Insert the record unless one exists for (`cartId`, `step`); return the stored record
    * (the new one, or the existing one untouched). First writer wins, also between processes.
    * Ids are random: an id already used by another (`cartId`, `step`) is a `STORE_ERROR`.
+   * With `lease`, only while the cart's job is still held by `lease.owner` at revision
+   * `lease.rev` (no order, snapshot or cancel touched it since the claim), checked atomically
+   * with the insert: otherwise null and nothing written.
    */
-  reserveSend(send: SendRecord): Promise<SendRecord>
+  reserveSend(send: SendRecord, lease?: LeaseGuard): Promise<SendRecord | null>
   /**
    * Update fields of a send record: a field given as `null` is cleared, a field left out (or
    * `undefined`) is kept. No-op when the record does not exist.

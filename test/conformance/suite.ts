@@ -505,9 +505,30 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         const results = await Promise.all(
           Array.from({ length: 6 }, (_, i) => store.reserveSend(sendRecord(`send-${i}`, 'cart-1', 'p1', 'reminder'))),
         )
-        expect(new Set(results.map((r) => r.id)).size).toBe(1)
+        expect(new Set(results.map((r) => r!.id)).size).toBe(1)
         expect(await raw.count('sends')).toBe(1)
         expect((await raw.send('cart-1', 'reminder'))?.id).toBe(results[0]!.id)
+      })
+
+      it('a reservation guarded by a lease is written only while the job is unchanged and still held', async () => {
+        await store.schedule({ cartId: 'cart-1', profileId: 'p1', dueAt: at(0) })
+        const [job] = await store.claimDue({ now: at(0), limit: 1, owner: 'w1', leaseUntil: at(2 * MIN) })
+        const lease = { owner: 'w1', rev: job!.rev }
+        // Another worker's guard, or a stale revision: nothing written.
+        expect(await store.reserveSend(sendRecord('send-x', 'cart-1', 'p1', 'reminder'), { owner: 'w2', rev: job!.rev })).toBeNull()
+        expect(await store.reserveSend(sendRecord('send-y', 'cart-1', 'p1', 'reminder'), { owner: 'w1', rev: job!.rev + 1 })).toBeNull()
+        expect(await store.reserveSend(sendRecord('send-z', 'cart-9', 'p1', 'reminder'), lease)).toBeNull() // no job
+        expect(await raw.count('sends')).toBe(0)
+        const first = sendRecord('send-1', 'cart-1', 'p1', 'reminder')
+        expect(await store.reserveSend(first, lease)).toEqual(first)
+        // Held and unchanged, but the step is taken: the existing record comes back, as unguarded.
+        expect(await store.reserveSend(sendRecord('send-2', 'cart-1', 'p1', 'reminder'), lease)).toEqual(first)
+        // An order cancels the job under the lease: the next step can no longer be reserved.
+        await store.cancel('cart-1', 'ordered')
+        expect(await store.reserveSend(sendRecord('send-3', 'cart-1', 'p1', 'reassurance'), lease)).toBeNull()
+        expect(await store.getSend('send-3')).toBeNull()
+        expect(await raw.send('cart-1', 'reassurance')).toBeNull()
+        expect(await raw.count('sends')).toBe(1)
       })
 
       it('updateSend patches fields and ignores unknown ids', async () => {

@@ -87,7 +87,7 @@ describe('incentives and hooks', () => {
 
   it('gives a unique single-use code, and none to a person who got one recently (abuse guard)', async () => {
     const { relance, clock, transport, store } = setup({ frequencyCap: false, sequence: lastChance, incentiveCooldown: { days: 30 } })
-    for (const n of [1, 2]) {
+    for (const n of [1, 2, 3]) {
       await consentingShopper(relance, n)
       await relance.trackCart({ cartId: `c${n}`, deviceId: `device-${n}`, items: ITEMS, currency: 'EUR' })
     }
@@ -150,17 +150,18 @@ describe('incentives and hooks', () => {
     expect((await store.getCart('c'))!.items[0]!.unitAmount).toBe(2790)
   })
 
-  it('an order or a new snapshot arriving while the job is processed stops that email', async () => {
+  it('an order, a new snapshot or an objection arriving while the job is processed stops that email', async () => {
     // The hook runs after the job's checks and before the send is reserved: the latest moment
     // another request can change the cart before relance commits to sending.
     const racing = new Map<string, () => Promise<unknown>>()
     const { relance, clock, transport } = setup({ frequencyCap: false, beforeSend: async (ctx) => { await racing.get(ctx.cartId)?.() } })
-    for (const n of [1, 2]) {
+    for (const n of [1, 2, 3]) {
       await consentingShopper(relance, n)
       await relance.trackCart({ cartId: `cart-${n}`, deviceId: `device-${n}`, items: ITEMS, currency: 'EUR' })
     }
     racing.set('cart-1', () => relance.orderPlaced({ orderId: 'o-1', email: 'shopper1@example.com', total: 7970, currency: 'EUR' }))
     racing.set('cart-2', () => relance.trackCart({ cartId: 'cart-2', deviceId: 'device-2', items: ITEMS.slice(1), currency: 'EUR' }))
+    racing.set('cart-3', () => relance.suppress('shopper3@example.com', 'complaint'))
     clock.advance({ hours: 1 })
     const first = await relance.tick()
     expect(first.sent).toBe(0)
@@ -171,7 +172,7 @@ describe('incentives and hooks', () => {
     await relance.tick()
     expect(transport.messages.map((m) => [m.meta.cartId, m.meta.step])).toEqual([['cart-2', 'reminder']])
     for (const hours of [23, 48]) { clock.advance({ hours }); await relance.tick() }
-    expect(transport.messages.filter((m) => m.meta.cartId === 'cart-1')).toEqual([])
+    expect(transport.messages.filter((m) => m.meta.cartId !== 'cart-2')).toEqual([])
   })
 
   it('a task step calls onTask for carts above a value instead of emailing', async () => {

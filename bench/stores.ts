@@ -6,7 +6,8 @@
  *    loaded through each backend's own client: the cost must follow due work, not stored carts.
  * 3. PostgreSQL claims: the raw `FOR UPDATE SKIP LOCKED` statement vs the store's `claimDue`
  *    vs the engine's tick on the same table.
- * 4. Throughput of 1, 2 and 4 worker processes on one store.
+ * 4. Throughput of 1, 2 and 4 worker processes on one store, with a transport that answers at
+ *    once (CPU-bound) and one that answers in `--latency` ms (like a provider's API).
  *
  *   npm run bench -- stores            (all of it; about ten minutes on 2 cores)
  *   npx tsx bench/stores.ts --big 200000 --only tick
@@ -31,12 +32,14 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '3' },
     only: { type: 'string', multiple: true },
     backends: { type: 'string', default: Object.keys(BACKENDS).join(',') },
+    latency: { type: 'string', default: '100' },
   },
 })
 const BIG = Number(values.big)
 const SMALL = Number(values.small)
 const DUE = Number(values.due)
 const SECONDS = Number(values.seconds)
+const LATENCY = Number(values.latency)
 const names = values.backends.split(',')
 const wanted = (section: string) => values.only === undefined || values.only.includes(section)
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
@@ -195,7 +198,7 @@ async function postgresClaims(): Promise<{ label: string; rate: number }[]> {
 
 const WORKER = fileURLToPath(new URL('../test/workers/worker.ts', import.meta.url))
 
-async function workerThroughput(name: string, processes: number, carts: number): Promise<number> {
+async function workerThroughput(name: string, processes: number, carts: number, latency = 0): Promise<number> {
   const backend = await BACKENDS[name]!()
   const dir = mkdtempSync(join(tmpdir(), 'relance-bench-log-'))
   const log = join(dir, 'sent.log')
@@ -203,7 +206,7 @@ async function workerThroughput(name: string, processes: number, carts: number):
     const clock = new FakeClock(T0)
     await seedDue(engine(backend, clock), 'w', carts)
     const at = new Date(T0.getTime() + HOUR).toISOString()
-    const children = Array.from({ length: processes }, (_, i) => spawn(process.execPath, ['--import', 'tsx', WORKER, backend.spec!, at, log, '--id', `w${i}`], { stdio: ['pipe', 'pipe', 'inherit'] }))
+    const children = Array.from({ length: processes }, (_, i) => spawn(process.execPath, ['--import', 'tsx', WORKER, backend.spec!, at, log, '--id', `w${i}`, '--latency', String(latency)], { stdio: ['pipe', 'pipe', 'inherit'] }))
     const ready = children.map((child) => new Promise<void>((resolve) => {
       let out = ''
       child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); if (out.includes('ready')) resolve() })
@@ -268,13 +271,17 @@ if (wanted('claims') && names.includes('postgres')) {
 if (wanted('workers')) {
   const carts = 2000
   const shared = names.filter((name) => name !== 'memory')
-  console.log(`### Worker processes on one store: ${carts} due carts sent end to end (render + log transport)\n`)
-  console.log('| store | 1 process | 2 processes | 4 processes |')
-  console.log('| --- | ---: | ---: | ---: |')
+  // Without latency every process competes for the same cores (the database's included); with a
+  // provider-like answer time, a worker mostly waits, and more workers send more.
+  console.log(`### Worker processes on one store: ${carts} due carts sent end to end (render + a transport logging to a file)\n`)
+  console.log('| store | transport answers in | 1 process | 2 processes | 4 processes |')
+  console.log('| --- | ---: | ---: | ---: | ---: |')
   for (const name of shared) {
-    const rates: number[] = []
-    for (const processes of [1, 2, 4]) rates.push(await workerThroughput(name, processes, carts))
-    console.log(`| ${name} | ${rates.map((r) => `${fmt(r)}/s`).join(' | ')} |`)
+    for (const latency of [0, LATENCY]) {
+      const rates: number[] = []
+      for (const processes of [1, 2, 4]) rates.push(await workerThroughput(name, processes, carts, latency))
+      console.log(`| ${name} | ${latency} ms | ${rates.map((r) => `${fmt(r)}/s`).join(' | ')} |`)
+    }
   }
   console.log()
 }

@@ -12,6 +12,8 @@
  *                                      (logged) but never confirmed, and `blocked` is printed: the
  *                                      test kills the process there, mid-batch.
  * - `--batch <n>`, `--concurrency <n>` the engine's worker settings.
+ * - `--latency <ms>`                   the transport answers after this long, like a provider's
+ *                                      API over the network (for the scaling benchmark).
  * - `--wait no`                        start ticking at once instead of waiting for `go` on stdin
  *                                      (printed `ready` tells the parent the store is open).
  */
@@ -30,12 +32,14 @@ const flags = new Map<string, string>()
 for (let i = 0; i < rest.length; i += 2) flags.set(rest[i]!.replace(/^--/, ''), rest[i + 1]!)
 const id = flags.get('id') ?? `worker-${process.pid}`
 const blockAfter = flags.has('block-after') ? Number(flags.get('block-after')) : Infinity
+const latency = Number(flags.get('latency') ?? 0)
 
 let confirmed = 0
 let blocked = false
 const transport: Transport = {
   name: 'log-file',
   async send(message: OutgoingMessage): Promise<SendReceipt> {
+    if (latency > 0) await new Promise((resolve) => setTimeout(resolve, latency))
     appendFileSync(logFile, `${JSON.stringify({ messageId: message.messageId, cartId: message.meta.cartId, step: message.meta.step, worker: id })}\n`)
     if (confirmed >= blockAfter) {
       if (!blocked) {

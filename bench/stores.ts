@@ -217,8 +217,9 @@ async function workerThroughput(name: string, processes: number, carts: number, 
     for (const child of children) child.stdin.write('go\n')
     await Promise.all(exits)
     const seconds = (performance.now() - started) / 1000
-    const sent = readFileSync(log, 'utf8').trim().split('\n').length
-    if (sent !== carts) throw new Error(`${name}: ${sent} messages for ${carts} carts`)
+    const lines = readFileSync(log, 'utf8').trim().split('\n')
+    const distinct = new Set(lines.map((line) => (JSON.parse(line) as { cartId: string }).cartId)).size
+    if (lines.length !== carts || distinct !== carts) throw new Error(`${name}: ${lines.length} messages to ${distinct} of ${carts} carts`)
     return carts / seconds
   } finally {
     rmSync(dir, { recursive: true, force: true })

@@ -1,6 +1,6 @@
 import { RelanceError } from '../errors.js'
 import type {
-  AssignmentRecord, CartRecord, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord,
+  AssignmentRecord, CartRecord, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord,
   PurgeResult, SendRecord, Settlement, SettleResult, Store, SuppressionRecord, TimeRange,
 } from './types.js'
 
@@ -134,6 +134,28 @@ export function memoryStore(): Store {
     heap.push({ at: Math.max(job.dueAt.getTime(), lease), cartId: job.cartId, seq: job.seq })
   }
 
+  /** Checks both unique keys before writing anything: a conflict leaves every map as it was. */
+  function saveProfile(profile: ProfileRecord, device: DeviceLink | undefined): void {
+    const checks: [string, Map<string, string>, string | null][] = [
+      ['customerId', byCustomer, profile.customerId],
+      ['email', byEmail, profile.email],
+    ]
+    for (const [field, index, value] of checks) {
+      const holder = value === null ? undefined : index.get(value)
+      if (holder !== undefined && holder !== profile.id) {
+        throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, {
+          details: { conflict: field },
+        })
+      }
+    }
+    const previous = profiles.get(profile.id)
+    if (previous !== undefined) unindexProfile(previous)
+    profiles.set(profile.id, copy(profile))
+    if (profile.customerId !== null) byCustomer.set(profile.customerId, profile.id)
+    if (profile.email !== null) byEmail.set(profile.email, profile.id)
+    if (device !== undefined) linkDevice(device.deviceId, profile.id, device.at)
+  }
+
   function linkDevice(deviceId: string, profileId: string, at: Date): void {
     const previous = devices.get(deviceId)
     if (previous !== undefined) removeFrom(devicesOf, previous.profileId, deviceId)
@@ -227,24 +249,7 @@ export function memoryStore(): Store {
     },
 
     async saveProfile(profile, device) {
-      const checks: [string, Map<string, string>, string | null][] = [
-        ['customerId', byCustomer, profile.customerId],
-        ['email', byEmail, profile.email],
-      ]
-      for (const [field, index, value] of checks) {
-        const holder = value === null ? undefined : index.get(value)
-        if (holder !== undefined && holder !== profile.id) {
-          throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, {
-            details: { conflict: field },
-          })
-        }
-      }
-      const previous = profiles.get(profile.id)
-      if (previous !== undefined) unindexProfile(previous)
-      profiles.set(profile.id, copy(profile))
-      if (profile.customerId !== null) byCustomer.set(profile.customerId, profile.id)
-      if (profile.email !== null) byEmail.set(profile.email, profile.id)
-      if (device !== undefined) linkDevice(device.deviceId, profile.id, device.at)
+      saveProfile(profile, device)
     },
 
     async linkDevice(deviceId, profileId, at) {
@@ -293,7 +298,8 @@ export function memoryStore(): Store {
       return cart === undefined ? null : copy(cart)
     },
 
-    async saveCart(cart, job) {
+    async saveCart(cart, job, owner) {
+      if (owner !== undefined) saveProfile(owner.profile, owner.device)
       const previous = carts.get(cart.id)
       if (previous !== undefined && previous.profileId !== cart.profileId) {
         removeFrom(cartsOf, previous.profileId, cart.id)

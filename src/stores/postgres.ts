@@ -169,9 +169,9 @@ CREATE INDEX relance_suppressions_at ON {schema}.relance_suppressions (at, key);
 ]
 
 // Statements used alone and inside combined writes (where their parameters have other numbers).
-const UPSERT_PROFILE = `INSERT INTO {schema}.relance_profiles (id, customer_id, email, first_name, locale, time_zone, marketing_state,
+const upsertProfile = (first: number) => `INSERT INTO {schema}.relance_profiles (id, customer_id, email, first_name, locale, time_zone, marketing_state,
   marketing_at, marketing_source, has_purchased, last_order_at, created_at, updated_at)
-VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+VALUES (${Array.from({ length: 13 }, (_, k) => `$${first + k}`).join(', ')})
 ON CONFLICT (id) DO UPDATE SET customer_id = excluded.customer_id, email = excluded.email,
   first_name = excluded.first_name, locale = excluded.locale, time_zone = excluded.time_zone,
   marketing_state = excluded.marketing_state, marketing_at = excluded.marketing_at,
@@ -191,6 +191,16 @@ ON CONFLICT (cart_id) DO UPDATE SET profile_id = excluded.profile_id, state = 'p
   due_at = excluded.due_at, attempts = 0, rev = relance_jobs.rev + 1, note = NULL`
 const cancel = (note: string) => `UPDATE {schema}.relance_jobs SET state = 'done', note = ${note}, rev = rev + 1 WHERE cart_id = $1`
 
+function ownedCart(device: boolean, job: string): string {
+  const link = device ? `, device AS (${linkDevice('$24', '$11', '$25')})` : ''
+  return `WITH profile AS (${upsertProfile(11)})${link}, cart AS (${UPSERT_CART})\n${job}`
+}
+
+const profileValues = (p: ProfileRecord) => [
+  p.id, p.customerId, p.email, p.firstName, p.locale, p.timeZone, p.marketing.state, p.marketing.at,
+  p.marketing.source, p.hasPurchased, p.lastOrderAt, p.createdAt, p.updatedAt,
+]
+
 const SQL = {
   // Advisory lock keyed by the schema: two processes starting at once migrate one after the other.
   migrationLock: `SELECT pg_advisory_xact_lock(hashtext('relance-migrations:' || $1))`,
@@ -205,11 +215,11 @@ const SQL = {
   profileByDevice: `
 SELECT p.* FROM {schema}.relance_devices d JOIN {schema}.relance_profiles p ON p.id = d.profile_id WHERE d.device_id = $1`,
   // The unique constraints decide conflicts atomically; their names tell which field clashed.
-  upsertProfile: UPSERT_PROFILE,
+  upsertProfile: upsertProfile(1),
   linkDevice: linkDevice('$1', '$2', '$3'),
   // Data-modifying CTEs run to completion whether or not the outer statement reads them: one
   // round trip writes both rows, atomically (one statement).
-  upsertProfileLinkDevice: `WITH profile AS (${UPSERT_PROFILE})${linkDevice('$14', '$1', '$15')}`,
+  upsertProfileLinkDevice: `WITH profile AS (${upsertProfile(1)})${linkDevice('$14', '$1', '$15')}`,
 
   mergeDevices: `UPDATE {schema}.relance_devices SET profile_id = $1 WHERE profile_id = $2`,
   mergeCarts: `UPDATE {schema}.relance_carts SET profile_id = $1 WHERE profile_id = $2`,
@@ -228,6 +238,11 @@ DELETE FROM {schema}.relance_assignments WHERE profile_id = $2
   // The cart's id and profile ($1, $2) are the job's; its due time or note comes last ($10).
   upsertCartSchedule: `WITH cart AS (${UPSERT_CART})\n${schedule('$10')}`,
   upsertCartCancel: `WITH cart AS (${UPSERT_CART})\n${cancel('$10')}`,
+  // A new visitor's first cart: the profile ($11–$23), its device ($24, $25), the cart and its job.
+  ownedCartSchedule: ownedCart(false, schedule('$10')),
+  ownedCartCancel: ownedCart(false, cancel('$10')),
+  ownedDeviceCartSchedule: ownedCart(true, schedule('$10')),
+  ownedDeviceCartCancel: ownedCart(true, cancel('$10')),
 
   schedule: schedule('$3'),
   cancel: cancel('$2'),
@@ -467,6 +482,18 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     }
   }
 
+  /** A unique violation on a profile key becomes the contract's conflict error. */
+  async function reportingConflicts(fn: () => Promise<unknown>): Promise<void> {
+    try {
+      await fn()
+    } catch (error) {
+      const cause = (error as { cause?: unknown }).cause
+      const field = conflictOf(cause)
+      if (field === null) throw error
+      throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, { details: { conflict: field }, cause })
+    }
+  }
+
   async function one(during: string, name: StatementName, values: unknown[]): Promise<Row | null> {
     return (await query(during, name, values)).rows[0] ?? null
   }
@@ -517,19 +544,10 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     },
 
     async saveProfile(p: ProfileRecord, device) {
-      const values = [
-        p.id, p.customerId, p.email, p.firstName, p.locale, p.timeZone, p.marketing.state, p.marketing.at,
-        p.marketing.source, p.hasPurchased, p.lastOrderAt, p.createdAt, p.updatedAt,
-      ]
-      try {
-        if (device === undefined) await query('saveProfile', 'upsertProfile', values)
-        else await query('saveProfile', 'upsertProfileLinkDevice', [...values, device.deviceId, device.at])
-      } catch (error) {
-        const cause = (error as { cause?: unknown }).cause
-        const field = conflictOf(cause)
-        if (field === null) throw error
-        throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, { details: { conflict: field }, cause })
-      }
+      await reportingConflicts(() =>
+        device === undefined
+          ? query('saveProfile', 'upsertProfile', profileValues(p))
+          : query('saveProfile', 'upsertProfileLinkDevice', [...profileValues(p), device.deviceId, device.at]))
     },
 
     async linkDevice(deviceId, profileId, at) {
@@ -551,11 +569,31 @@ export function postgresStore(options: PostgresStoreOptions): Store {
       return row === null ? null : map.cart(row)
     },
 
-    async saveCart(c, job) {
+    async saveCart(c, job, owner) {
       const values = [c.id, c.profileId, c.deviceId, JSON.stringify(c.items), c.currency, c.status, c.activityAt, c.createdAt, c.updatedAt]
-      if (job === undefined) await query('saveCart', 'upsertCart', values)
-      else if ('dueAt' in job) await query('saveCart', 'upsertCartSchedule', [...values, job.dueAt])
-      else await query('saveCart', 'upsertCartCancel', [...values, job.cancel])
+      if (owner === undefined) {
+        if (job === undefined) await query('saveCart', 'upsertCart', values)
+        else if ('dueAt' in job) await query('saveCart', 'upsertCartSchedule', [...values, job.dueAt])
+        else await query('saveCart', 'upsertCartCancel', [...values, job.cancel])
+        return
+      }
+      const { profile, device } = owner
+      await reportingConflicts(async () => {
+        if (job === undefined) {
+          await write('saveCart', async (q) => {
+            if (device === undefined) await q('upsertProfile', profileValues(profile))
+            else await q('upsertProfileLinkDevice', [...profileValues(profile), device.deviceId, device.at])
+            await q('upsertCart', values)
+          })
+          return
+        }
+        const scheduled = 'dueAt' in job
+        const name = device === undefined
+          ? (scheduled ? 'ownedCartSchedule' : 'ownedCartCancel')
+          : (scheduled ? 'ownedDeviceCartSchedule' : 'ownedDeviceCartCancel')
+        const linked = device === undefined ? [] : [device.deviceId, device.at]
+        await query('saveCart', name, [...values, scheduled ? job.dueAt : job.cancel, ...profileValues(profile), ...linked])
+      })
     },
 
     async listCarts(profileId) {

@@ -58,19 +58,31 @@ local function cancel_job(cart, note)
 end
 `
 
-/** ARGV: P, id, json, customerId|'', email|'', deviceId|'', at → 'ok' | 'conflict:<field>' (nothing written) */
-export const SAVE_PROFILE = `${COMMON}${LINK}
-local id, json, customer, email, device = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-if customer ~= '' then local holder = redis.call('GET', P .. ':pc:' .. customer); if holder and holder ~= id then return 'conflict:customerId' end end
-if email ~= '' then local holder = redis.call('GET', P .. ':pe:' .. email); if holder and holder ~= id then return 'conflict:email' end end
-local previous = get(P .. ':p:' .. id)
-if previous then
-  if not isnull(previous.customerId) then redis.call('DEL', P .. ':pc:' .. previous.customerId) end
-  if not isnull(previous.email) then redis.call('DEL', P .. ':pe:' .. previous.email) end
+const PROFILE = `
+-- The unique keys first: a conflict must leave everything unwritten.
+local function profile_conflict(id, customer, email)
+  if customer ~= '' then local holder = redis.call('GET', P .. ':pc:' .. customer); if holder and holder ~= id then return 'conflict:customerId' end end
+  if email ~= '' then local holder = redis.call('GET', P .. ':pe:' .. email); if holder and holder ~= id then return 'conflict:email' end end
+  return nil
 end
-redis.call('SET', P .. ':p:' .. id, json)
-if customer ~= '' then redis.call('SET', P .. ':pc:' .. customer, id) end
-if email ~= '' then redis.call('SET', P .. ':pe:' .. email, id) end
+local function save_profile(id, json, customer, email)
+  local previous = get(P .. ':p:' .. id)
+  if previous then
+    if not isnull(previous.customerId) then redis.call('DEL', P .. ':pc:' .. previous.customerId) end
+    if not isnull(previous.email) then redis.call('DEL', P .. ':pe:' .. previous.email) end
+  end
+  redis.call('SET', P .. ':p:' .. id, json)
+  if customer ~= '' then redis.call('SET', P .. ':pc:' .. customer, id) end
+  if email ~= '' then redis.call('SET', P .. ':pe:' .. email, id) end
+end
+`
+
+/** ARGV: P, id, json, customerId|'', email|'', deviceId|'', at → 'ok' | 'conflict:<field>' (nothing written) */
+export const SAVE_PROFILE = `${COMMON}${LINK}${PROFILE}
+local id, json, customer, email, device = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local conflict = profile_conflict(id, customer, email)
+if conflict then return conflict end
+save_profile(id, json, customer, email)
 if device ~= '' then link_device(device, id, tonumber(ARGV[7])) end
 return 'ok'
 `
@@ -81,9 +93,20 @@ link_device(ARGV[2], ARGV[3], tonumber(ARGV[4]))
 return 'ok'
 `
 
-/** ARGV: P, cartId, json, profileId, activityAt, 'schedule' | 'cancel' | '', dueAt | note */
-export const SAVE_CART = `${COMMON}${JOBS}
+/**
+ * ARGV: P, cartId, json, profileId, activityAt, 'schedule' | 'cancel' | '', dueAt | note,
+ * then the owner's profile id | '', json, customerId | '', email | '', deviceId | '', at
+ * → 'ok' | 'conflict:<field>' (nothing written)
+ */
+export const SAVE_CART = `${COMMON}${LINK}${PROFILE}${JOBS}
 local id, json, profile, activity, job = ARGV[2], ARGV[3], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+local owner = ARGV[8]
+if owner ~= '' then
+  local conflict = profile_conflict(owner, ARGV[10], ARGV[11])
+  if conflict then return conflict end
+  save_profile(owner, ARGV[9], ARGV[10], ARGV[11])
+  if ARGV[12] ~= '' then link_device(ARGV[12], owner, tonumber(ARGV[13])) end
+end
 local previous = get(P .. ':c:' .. id)
 if previous and previous.profileId ~= profile then redis.call('SREM', P .. ':pcart:' .. previous.profileId, id) end
 redis.call('SET', P .. ':c:' .. id, json)

@@ -149,6 +149,14 @@ export function redisStore(options: RedisStoreOptions): Store {
     return out
   }
 
+  /** A script's `conflict:<field>` answer as the contract's error. */
+  function conflictCheck(result: unknown): void {
+    if (typeof result === 'string' && result.startsWith('conflict:')) {
+      const field = result.slice('conflict:'.length)
+      throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, { details: { conflict: field } })
+    }
+  }
+
   async function one<T>(kind: keyof typeof TIMES, key: string): Promise<T | null> {
     const v = await (await connect()).get(key)
     return v === null ? null : revive<T>(kind, v)
@@ -200,20 +208,20 @@ export function redisStore(options: RedisStoreOptions): Store {
 
     async saveProfile(profile, device) {
       const link = device === undefined ? ['', 0] : [device.deviceId, device.at.getTime()]
-      const result = await call('saveProfile', () => run('SAVE_PROFILE', [profile.id, encode(profile), profile.customerId ?? '', profile.email ?? '', ...link]))
-      if (typeof result === 'string' && result.startsWith('conflict:')) {
-        const field = result.slice('conflict:'.length)
-        throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, { details: { conflict: field } })
-      }
+      conflictCheck(await call('saveProfile', () => run('SAVE_PROFILE', [profile.id, encode(profile), profile.customerId ?? '', profile.email ?? '', ...link])))
     },
 
     linkDevice: async (deviceId, profileId, at) => void (await call('linkDevice', () => run('LINK_DEVICE', [deviceId, profileId, at.getTime()]))),
     mergeProfiles: async (fromId, intoId) => void (await call('mergeProfiles', () => run('MERGE', [fromId, intoId, enc(fromId), enc(intoId)]))),
 
     getCart: (cartId) => call('getCart', () => one<CartRecord>('cart', `${P}:c:${cartId}`)),
-    saveCart: async (cart, job) => {
+    saveCart: async (cart, job, owner) => {
       const change = job === undefined ? ['', ''] : 'dueAt' in job ? ['schedule', job.dueAt.getTime()] : ['cancel', job.cancel]
-      await call('saveCart', () => run('SAVE_CART', [cart.id, encode(cart), cart.profileId, cart.activityAt.getTime(), ...change]))
+      const { profile, device } = owner ?? {}
+      const ownerArgs = profile === undefined
+        ? ['', '', '', '', '', 0]
+        : [profile.id, encode(profile), profile.customerId ?? '', profile.email ?? '', device?.deviceId ?? '', device?.at.getTime() ?? 0]
+      conflictCheck(await call('saveCart', () => run('SAVE_CART', [cart.id, encode(cart), cart.profileId, cart.activityAt.getTime(), ...change, ...ownerArgs])))
     },
     listCarts: (profileId) => call('listCarts', async () => many<CartRecord>('cart', (await (await connect()).smembers(`${P}:pcart:${profileId}`)).map((id) => `${P}:c:${id}`))),
 

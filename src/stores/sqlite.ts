@@ -2,7 +2,7 @@ import Database from 'better-sqlite3'
 import { RelanceError, invalidConfig } from '../errors.js'
 import { incentiveJson, rowMappers, SCAN_PAGE, type Row } from './rows.js'
 import type {
-  AssignmentRecord, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
+  AssignmentRecord, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
   SendRecord, Settlement, SettleResult, Store, SuppressionRecord, TimeRange,
 } from './types.js'
 
@@ -370,6 +370,27 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     return run(during, (s) => immediate(db!, () => fn(s)))
   }
 
+  /** A profile and its device, inside a write transaction; a taken key throws before any write. */
+  function writeProfile(s: Statements, p: ProfileRecord, device: DeviceLink | undefined): void {
+    if (p.customerId !== null && s.customerHolder.get(p.customerId, p.id) !== undefined) throw conflict('customerId')
+    if (p.email !== null && s.emailHolder.get(p.email, p.id) !== undefined) throw conflict('email')
+    s.upsertProfile.run(
+      p.id, p.customerId, p.email, p.firstName, p.locale, p.timeZone, p.marketing.state, msOrNull(p.marketing.at),
+      p.marketing.source, p.hasPurchased ? 1 : 0, msOrNull(p.lastOrderAt), ms(p.createdAt), ms(p.updatedAt),
+    )
+    if (device !== undefined) s.linkDevice.run(device.deviceId, p.id, ms(device.at))
+  }
+
+  /** The unique indexes back the checks up: one that fires is reported as the same conflict. */
+  function reportingConflicts(fn: () => void): void {
+    try {
+      fn()
+    } catch (error) {
+      const field = conflictOf((error as { cause?: unknown }).cause)
+      throw field === null ? error : conflict(field, (error as { cause?: unknown }).cause)
+    }
+  }
+
   function conflictOf(error: unknown): string | null {
     const message = error instanceof Error ? error.message : ''
     if (!/UNIQUE constraint failed/.test(message)) return null
@@ -432,20 +453,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     },
 
     async saveProfile(p: ProfileRecord, device) {
-      try {
-        write('saveProfile', (s) => {
-          if (p.customerId !== null && s.customerHolder.get(p.customerId, p.id) !== undefined) throw conflict('customerId')
-          if (p.email !== null && s.emailHolder.get(p.email, p.id) !== undefined) throw conflict('email')
-          s.upsertProfile.run(
-            p.id, p.customerId, p.email, p.firstName, p.locale, p.timeZone, p.marketing.state, msOrNull(p.marketing.at),
-            p.marketing.source, p.hasPurchased ? 1 : 0, msOrNull(p.lastOrderAt), ms(p.createdAt), ms(p.updatedAt),
-          )
-          if (device !== undefined) s.linkDevice.run(device.deviceId, p.id, ms(device.at))
-        })
-      } catch (error) {
-        const field = conflictOf((error as { cause?: unknown }).cause)
-        throw field === null ? error : conflict(field, (error as { cause?: unknown }).cause)
-      }
+      reportingConflicts(() => write('saveProfile', (s) => writeProfile(s, p, device)))
     },
 
     async linkDevice(deviceId, profileId, at) {
@@ -467,16 +475,18 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       return row === undefined ? null : map.cart(row)
     },
 
-    async saveCart(c, job) {
+    async saveCart(c, job, owner) {
       const items = JSON.stringify(c.items)
       const save = (s: Statements) =>
         s.upsertCart.run(c.id, c.profileId, c.deviceId, items, c.currency, c.status, ms(c.activityAt), ms(c.createdAt), ms(c.updatedAt))
-      if (job === undefined) return void run('saveCart', save)
-      write('saveCart', (s) => {
+      if (job === undefined && owner === undefined) return void run('saveCart', save)
+      reportingConflicts(() => write('saveCart', (s) => {
+        if (owner !== undefined) writeProfile(s, owner.profile, owner.device)
         save(s)
+        if (job === undefined) return
         if ('dueAt' in job) s.schedule.run(c.id, c.profileId, ms(job.dueAt))
         else s.cancel.run(job.cancel, c.id)
-      })
+      }))
     },
 
     async listCarts(profileId) {

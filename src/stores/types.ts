@@ -220,6 +220,12 @@ export interface LeaseGuard {
   rev: number
 }
 
+/** A profile write (`saveProfile`'s arguments), to make in the same write as something else. */
+export interface ProfileWrite {
+  profile: ProfileRecord
+  device?: DeviceLink | undefined
+}
+
 /** What happens to a cart's job when its snapshot is saved. */
 export type CartJobChange = { dueAt: Date } | { cancel: string }
 
@@ -291,9 +297,12 @@ export interface Store {
   getCart(cartId: string): Promise<CartRecord | null>
   /**
    * Insert or replace by id. With `job`, in the same write, also `schedule` the cart's job at
-   * `dueAt` (for the cart's profile) or `cancel` it with that note: a snapshot is one round trip.
+   * `dueAt` (for the cart's profile) or `cancel` it with that note. With `owner`, also save that
+   * profile (and point its device at it) exactly as `saveProfile(owner.profile, owner.device)`
+   * would, first: a conflict on its customerId or email is the same `STORE_ERROR` and writes
+   * nothing at all. A first cart from a new visitor is then one round trip.
    */
-  saveCart(cart: CartRecord, job?: CartJobChange): Promise<void>
+  saveCart(cart: CartRecord, job?: CartJobChange, owner?: ProfileWrite): Promise<void>
   /** All carts of a profile (any status), in any order. */
   listCarts(profileId: string): Promise<CartRecord[]>
 

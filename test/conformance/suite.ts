@@ -358,6 +358,38 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(await raw.count('jobs')).toBe(1)
       })
 
+      it('saveCart with an owner also writes the profile and its device, all at once; a taken key writes nothing', async () => {
+        const ana = profileRecord('p1', { email: 'ana@example.com' })
+        const cart = cartRecord('cart-1', 'p1', { deviceId: 'phone' })
+        await store.saveCart(cart, { dueAt: at(61 * MIN) }, { profile: ana, device: { deviceId: 'phone', at: T0 } })
+        expect(await store.getProfile('p1')).toEqual(ana)
+        expect((await store.findProfile({ deviceId: 'phone' }))?.id).toBe('p1')
+        expect(await raw.device('phone')).toBe('p1')
+        expect(await store.getCart('cart-1')).toEqual(cart)
+        expect(await store.getJob('cart-1')).toMatchObject({ profileId: 'p1', state: 'pending', dueAt: at(61 * MIN), rev: 1 })
+        // Without a device, and with a cancel; and without a job.
+        const bob = profileRecord('p2')
+        await store.saveCart(cartRecord('cart-2', 'p2', { items: [], status: 'empty' }), { cancel: 'emptied' }, { profile: bob })
+        expect(await store.getProfile('p2')).toEqual(bob)
+        expect(await store.getCart('cart-2')).toMatchObject({ status: 'empty' })
+        expect(await raw.job('cart-2')).toBeNull()
+        await store.saveCart(cartRecord('cart-4', 'p4'), undefined, { profile: profileRecord('p4'), device: { deviceId: 'tv', at: T0 } })
+        expect(await raw.device('tv')).toBe('p4')
+        expect(await store.getJob('cart-4')).toBeNull()
+        // The owner's email is taken: no profile, device, cart or job.
+        const refused = await storeError(store.saveCart(cartRecord('cart-3', 'p3'), { dueAt: at(MIN) }, {
+          profile: profileRecord('p3', { email: 'ana@example.com' }), device: { deviceId: 'tablet', at: T0 },
+        }))
+        expect(isRelanceError(refused, 'STORE_ERROR')).toBe(true)
+        expect((refused as { details?: Record<string, unknown> }).details).toMatchObject({ conflict: 'email' })
+        expect(await store.getProfile('p3')).toBeNull()
+        expect(await store.getCart('cart-3')).toBeNull()
+        expect(await raw.job('cart-3')).toBeNull()
+        expect(await raw.device('tablet')).toBeNull()
+        expect(await raw.count('profiles')).toBe(3)
+        expect(await raw.count('carts')).toBe(3)
+      })
+
       it('cancel without a job does nothing', async () => {
         await store.cancel('cart-x', 'ordered')
         expect(await store.getJob('cart-x')).toBeNull()

@@ -140,15 +140,10 @@ export function createRelance(options: RelanceOptions): Relance {
       const existing = await store.getCart(command.cartId)
       // Snapshots can arrive out of order (retries, queues): the newest one wins.
       if (existing !== null && existing.activityAt.getTime() > command.at.getTime()) return { profileId: existing.profileId }
-      let profile = (await resolveProfile(core, command, command.at))!
-      if (existing !== null && existing.profileId !== profile.id) {
-        const owner = await store.getProfile(existing.profileId)
-        if (owner !== null) profile = (await joinOverCart(core, owner, profile, command.at)) ?? profile
-      }
       let status: CartRecord['status'] = command.items.length === 0 ? 'empty' : 'open'
       // A bought cart that the shop reports again unchanged is not a new abandonment.
       if (existing?.status === 'ordered' && status === 'open' && sameItems(existing.items, command.items)) status = 'ordered'
-      const cart: CartRecord = {
+      const snapshot = (profile: ProfileRecord): CartRecord => ({
         id: command.cartId,
         profileId: profile.id,
         deviceId: command.deviceId ?? existing?.deviceId ?? null,
@@ -158,12 +153,30 @@ export function createRelance(options: RelanceOptions): Relance {
         activityAt: command.at,
         createdAt: existing?.createdAt ?? command.at,
         updatedAt: now(),
-      }
-      // The snapshot and its wake-up (or the end of its recovery) in one write.
-      const job = status === 'open'
+      })
+      // The snapshot and its wake-up (or the end of its recovery).
+      const job = (profile: ProfileRecord) => status === 'open'
         ? { dueAt: addDuration(command.at, firstDelay, zoneOf(profile)) }
         : { cancel: status === 'empty' ? 'emptied' : 'ordered' }
-      await store.saveCart(cart, job)
+      let saved = false
+      let profile = (await resolveProfile(core, command, command.at, {
+        create: true,
+        // The person's own cart (or a new one) is saved with the profile's write, in one store
+        // write: a new visitor's first cart is one round trip. A cart another profile holds
+        // waits for the join below.
+        commit: async (p, write) => {
+          if (existing !== null && existing.profileId !== p.id) {
+            if (write !== null) await store.saveProfile(write.profile, write.device)
+            return
+          }
+          await store.saveCart(snapshot(p), job(p), write ?? undefined)
+          saved = true
+        },
+      }))!
+      if (saved) return { profileId: profile.id }
+      const owner = await store.getProfile(existing!.profileId)
+      if (owner !== null) profile = (await joinOverCart(core, owner, profile, command.at)) ?? profile
+      await store.saveCart(snapshot(profile), job(profile))
       return { profileId: profile.id }
     })
   }

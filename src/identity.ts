@@ -13,7 +13,7 @@
 import type { Core } from './core.js'
 import type { IdentityKeys } from './inputs.js'
 import { isRelanceError } from './errors.js'
-import type { ConsentRecord, ProfileRecord } from './stores/types.js'
+import type { ConsentRecord, ProfileRecord, ProfileWrite } from './stores/types.js'
 import { randomId } from './tokens.js'
 
 export function newProfile(at: Date): ProfileRecord {
@@ -87,16 +87,27 @@ async function releaseEmail(core: Core, holder: ProfileRecord, at: Date): Promis
   await core.store.saveProfile({ ...holder, email: null, updatedAt: at })
 }
 
+export interface ResolveOptions {
+  create: boolean
+  /** Changes attributes before the single save. */
+  edit?: (profile: ProfileRecord) => ProfileRecord
+  /**
+   * Makes the final write instead of `saveProfile` (`write` is null when nothing changed), still
+   * under the identity locks and the conflict retries: a caller saves its own record with it.
+   */
+  commit?: (profile: ProfileRecord, write: ProfileWrite | null) => Promise<void>
+}
+
 /**
  * Finds (or, with `create`, makes) the profile of these keys, merging and moving keys as the
  * rules above say, and saves it with the keys attached. Returns null only when `create` is false
- * and no key is known. `edit` may change attributes before the single save.
+ * and no key is known.
  */
 export async function resolveProfile(
   core: Core,
   keys: IdentityKeys,
   at: Date,
-  options: { create: boolean; edit?: (profile: ProfileRecord) => ProfileRecord } = { create: true },
+  options: ResolveOptions = { create: true },
 ): Promise<ProfileRecord | null> {
   const lockKeys = [
     keys.deviceId === null ? null : `device:${keys.deviceId}`,
@@ -117,12 +128,7 @@ export async function resolveProfile(
   })
 }
 
-async function resolveOnce(
-  core: Core,
-  keys: IdentityKeys,
-  at: Date,
-  options: { create: boolean; edit?: (profile: ProfileRecord) => ProfileRecord },
-): Promise<ProfileRecord | null> {
+async function resolveOnce(core: Core, keys: IdentityKeys, at: Date, options: ResolveOptions): Promise<ProfileRecord | null> {
   const { store } = core
   const byCustomer = keys.customerId === null ? null : await store.findProfile({ customerId: keys.customerId })
   const byEmail = keys.email === null ? null : await store.findProfile({ email: keys.email })
@@ -158,8 +164,11 @@ async function resolveOnce(
   // A stored profile seen again with nothing new (most cart updates) needs no write. One built
   // by a merge above is new even when its fields match.
   const stored = target === byCustomer || target === byEmail || target === byDevice
-  if (stored && !moveDevice && sameAttributes(target, profile)) return target
-  profile.updatedAt = at
-  await store.saveProfile(profile, moveDevice ? { deviceId: keys.deviceId!, at } : undefined)
-  return profile
+  const unchanged = stored && !moveDevice && sameAttributes(target, profile)
+  if (!unchanged) profile.updatedAt = at
+  const write = unchanged ? null : { profile, device: moveDevice ? { deviceId: keys.deviceId!, at } : undefined }
+  const result = unchanged ? target : profile
+  if (options.commit !== undefined) await options.commit(result, write)
+  else if (write !== null) await store.saveProfile(write.profile, write.device)
+  return result
 }

@@ -1,4 +1,4 @@
-import { RelanceError } from '../errors.js'
+import { profileConflict } from './errors.js'
 import type {
   AssignmentRecord, CartRecord, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord,
   PurgeResult, SendRecord, Settlement, SettleResult, Store, SuppressionRecord, TimeRange,
@@ -143,9 +143,7 @@ export function memoryStore(): Store {
     for (const [field, index, value] of checks) {
       const holder = value === null ? undefined : index.get(value)
       if (holder !== undefined && holder !== profile.id) {
-        throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, {
-          details: { conflict: field },
-        })
+        throw profileConflict(field)
       }
     }
     const previous = profiles.get(profile.id)

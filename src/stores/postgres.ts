@@ -1,5 +1,6 @@
 import pg from 'pg'
 import { RelanceError, invalidConfig } from '../errors.js'
+import { profileConflict } from './errors.js'
 import { incentiveJson, rowMappers, SCAN_PAGE, type Row } from './rows.js'
 import type {
   AssignmentRecord, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
@@ -490,7 +491,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
       const cause = (error as { cause?: unknown }).cause
       const field = conflictOf(cause)
       if (field === null) throw error
-      throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, { details: { conflict: field }, cause })
+      throw profileConflict(field, cause)
     }
   }
 

@@ -6,6 +6,7 @@
  * k due jobs whatever the number of stored carts, and an expired lease needs no sweeper.
  */
 import { RelanceError, invalidConfig } from '../errors.js'
+import { profileConflict } from './errors.js'
 import * as scripts from './redis-scripts.js'
 import type {
   AssignmentRecord, CartRecord, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
@@ -151,10 +152,7 @@ export function redisStore(options: RedisStoreOptions): Store {
 
   /** A script's `conflict:<field>` answer as the contract's error. */
   function conflictCheck(result: unknown): void {
-    if (typeof result === 'string' && result.startsWith('conflict:')) {
-      const field = result.slice('conflict:'.length)
-      throw new RelanceError('STORE_ERROR', `another profile already has this ${field}`, { details: { conflict: field } })
-    }
+    if (typeof result === 'string' && result.startsWith('conflict:')) throw profileConflict(result.slice('conflict:'.length))
   }
 
   async function one<T>(kind: keyof typeof TIMES, key: string): Promise<T | null> {

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
 import { RelanceError, invalidConfig } from '../errors.js'
+import { profileConflict } from './errors.js'
 import { incentiveJson, rowMappers, SCAN_PAGE, type Row } from './rows.js'
 import type {
   AssignmentRecord, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
@@ -372,8 +373,8 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
 
   /** A profile and its device, inside a write transaction; a taken key throws before any write. */
   function writeProfile(s: Statements, p: ProfileRecord, device: DeviceLink | undefined): void {
-    if (p.customerId !== null && s.customerHolder.get(p.customerId, p.id) !== undefined) throw conflict('customerId')
-    if (p.email !== null && s.emailHolder.get(p.email, p.id) !== undefined) throw conflict('email')
+    if (p.customerId !== null && s.customerHolder.get(p.customerId, p.id) !== undefined) throw profileConflict('customerId')
+    if (p.email !== null && s.emailHolder.get(p.email, p.id) !== undefined) throw profileConflict('email')
     s.upsertProfile.run(
       p.id, p.customerId, p.email, p.firstName, p.locale, p.timeZone, p.marketing.state, msOrNull(p.marketing.at),
       p.marketing.source, p.hasPurchased ? 1 : 0, msOrNull(p.lastOrderAt), ms(p.createdAt), ms(p.updatedAt),
@@ -387,7 +388,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       fn()
     } catch (error) {
       const field = conflictOf((error as { cause?: unknown }).cause)
-      throw field === null ? error : conflict(field, (error as { cause?: unknown }).cause)
+      throw field === null ? error : profileConflict(field, (error as { cause?: unknown }).cause)
     }
   }
 
@@ -653,6 +654,3 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   return store
 }
 
-function conflict(field: string, cause?: unknown): RelanceError {
-  return new RelanceError('STORE_ERROR', `another profile already has this ${field}`, { details: { conflict: field }, cause })
-}

@@ -1,6 +1,6 @@
 import pg from 'pg'
 import { RelanceError, invalidConfig } from '../errors.js'
-import { profileConflict } from './errors.js'
+import { asProfileConflict } from './errors.js'
 import { incentiveJson, rowMappers, SCAN_PAGE, type Row } from './rows.js'
 import type {
   AssignmentRecord, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
@@ -239,7 +239,7 @@ DELETE FROM {schema}.relance_assignments WHERE profile_id = $2
   // The cart's id and profile ($1, $2) are the job's; its due time or note comes last ($10).
   upsertCartSchedule: `WITH cart AS (${UPSERT_CART})\n${schedule('$10')}`,
   upsertCartCancel: `WITH cart AS (${UPSERT_CART})\n${cancel('$10')}`,
-  // A new visitor's first cart: the profile ($11–$23), its device ($24, $25), the cart and its job.
+  // A cart saved with its owner's profile write ($11–$23) and device ($24, $25), and its job.
   ownedCartSchedule: ownedCart(false, schedule('$10')),
   ownedCartCancel: ownedCart(false, cancel('$10')),
   ownedDeviceCartSchedule: ownedCart(true, schedule('$10')),
@@ -488,10 +488,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     try {
       await fn()
     } catch (error) {
-      const cause = (error as { cause?: unknown }).cause
-      const field = conflictOf(cause)
-      if (field === null) throw error
-      throw profileConflict(field, cause)
+      throw asProfileConflict(error, conflictOf)
     }
   }
 

@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import { RelanceError, invalidConfig } from '../errors.js'
-import { profileConflict } from './errors.js'
+import { asProfileConflict, profileConflict } from './errors.js'
 import { incentiveJson, rowMappers, SCAN_PAGE, type Row } from './rows.js'
 import type {
   AssignmentRecord, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
@@ -387,8 +387,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     try {
       fn()
     } catch (error) {
-      const field = conflictOf((error as { cause?: unknown }).cause)
-      throw field === null ? error : profileConflict(field, (error as { cause?: unknown }).cause)
+      throw asProfileConflict(error, conflictOf)
     }
   }
 

@@ -165,12 +165,9 @@ export function createRelance(options: RelanceOptions): Relance {
         // write: a new visitor's first cart is one round trip. A cart another profile holds
         // waits for the join below.
         commit: async (p, write) => {
-          if (existing !== null && existing.profileId !== p.id) {
-            if (write !== null) await store.saveProfile(write.profile, write.device)
-            return
-          }
+          if (existing !== null && existing.profileId !== p.id) return false
           await store.saveCart(snapshot(p), job(p), write ?? undefined)
-          saved = true
+          return (saved = true)
         },
       }))!
       if (saved) return { profileId: profile.id }

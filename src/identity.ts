@@ -92,10 +92,11 @@ export interface ResolveOptions {
   /** Changes attributes before the single save. */
   edit?: (profile: ProfileRecord) => ProfileRecord
   /**
-   * Makes the final write instead of `saveProfile` (`write` is null when nothing changed), still
-   * under the identity locks and the conflict retries: a caller saves its own record with it.
+   * May make the final write instead of `saveProfile` (`write` is null when nothing changed), still
+   * under the identity locks and the conflict retries, so a caller saves its own record with it.
+   * Resolves true when it did; false leaves the write to `saveProfile`.
    */
-  commit?: (profile: ProfileRecord, write: ProfileWrite | null) => Promise<void>
+  commit?: (profile: ProfileRecord, write: ProfileWrite | null) => Promise<boolean>
 }
 
 /**
@@ -168,7 +169,7 @@ async function resolveOnce(core: Core, keys: IdentityKeys, at: Date, options: Re
   if (!unchanged) profile.updatedAt = at
   const write = unchanged ? null : { profile, device: moveDevice ? { deviceId: keys.deviceId!, at } : undefined }
   const result = unchanged ? target : profile
-  if (options.commit !== undefined) await options.commit(result, write)
-  else if (write !== null) await store.saveProfile(write.profile, write.device)
+  const committed = options.commit !== undefined && (await options.commit(result, write))
+  if (!committed && write !== null) await store.saveProfile(write.profile, write.device)
   return result
 }

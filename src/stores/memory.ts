@@ -1,6 +1,7 @@
 import { profileConflict } from './errors.js'
+import { isSuperseded } from './view.js'
 import type {
-  AssignmentRecord, CartRecord, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord,
+  AssignmentRecord, CartRecord, CartView, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord,
   PurgeResult, SendRecord, Settlement, SettleResult, Store, SuppressionRecord, TimeRange,
 } from './types.js'
 
@@ -226,6 +227,28 @@ export function memoryStore(): Store {
     profiles.delete(id)
   }
 
+  function settle(cartId: string, owner: string, rev: number, settlement: Settlement): SettleResult {
+    const job = jobs.get(cartId)
+    if (job === undefined || job.owner !== owner) return 'lost'
+    job.owner = null
+    job.leaseUntil = null
+    if (job.rev !== rev) {
+      wake(job)
+      return 'yielded'
+    }
+    if (settlement.state === 'pending') {
+      job.state = 'pending'
+      job.dueAt = new Date(settlement.dueAt)
+      job.attempts = settlement.attempts
+      job.note = settlement.note
+    } else {
+      job.state = 'done'
+      job.note = settlement.note
+    }
+    wake(job)
+    return 'applied'
+  }
+
   const store: Store = {
     name: 'memory',
     capabilities: { durable: false, multiProcess: false },
@@ -353,26 +376,29 @@ export function memoryStore(): Store {
       return true
     },
 
-    async settle(cartId, owner, rev, settlement: Settlement): Promise<SettleResult> {
-      const job = jobs.get(cartId)
-      if (job === undefined || job.owner !== owner) return 'lost'
-      job.owner = null
-      job.leaseUntil = null
-      if (job.rev !== rev) {
-        wake(job)
-        return 'yielded'
+    async settle(cartId, owner, rev, settlement: Settlement) {
+      return settle(cartId, owner, rev, settlement)
+    },
+
+    async settleMany(owner, items) {
+      return items.map((item) => settle(item.cartId, owner, item.rev, item.settlement))
+    },
+
+    async viewCarts(cartIds) {
+      const views = new Map<string, CartView>()
+      for (const id of cartIds) {
+        const cart = carts.get(id)
+        if (cart === undefined) continue
+        const profile = profiles.get(cart.profileId)
+        const others = [...(cartsOf.get(cart.profileId) ?? [])].map((other) => carts.get(other)!)
+        views.set(id, {
+          cart: copy(cart),
+          profile: profile === undefined ? null : copy(profile),
+          superseded: isSuperseded(cart, others),
+          sends: await store.listCartSends(id),
+        })
       }
-      if (settlement.state === 'pending') {
-        job.state = 'pending'
-        job.dueAt = new Date(settlement.dueAt)
-        job.attempts = settlement.attempts
-        job.note = settlement.note
-      } else {
-        job.state = 'done'
-        job.note = settlement.note
-      }
-      wake(job)
-      return 'applied'
+      return views
     },
 
     async reserveSend(send, lease) {

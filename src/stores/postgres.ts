@@ -3,8 +3,8 @@ import { RelanceError, invalidConfig } from '../errors.js'
 import { asProfileConflict } from './errors.js'
 import { incentiveJson, rowMappers, SCAN_PAGE, type Row } from './rows.js'
 import type {
-  AssignmentRecord, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
-  SendRecord, Settlement, SettleResult, Store, SuppressionRecord, TimeRange,
+  AssignmentRecord, CartView, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
+  SendRecord, Settlement, SettleItem, SettleResult, Store, SuppressionRecord, TimeRange,
 } from './types.js'
 
 /** What the store uses of a `pg` query result. */
@@ -262,11 +262,30 @@ UPDATE {schema}.relance_jobs AS j SET owner = $3, lease_until = $4
 FROM due WHERE j.cart_id = due.cart_id
 RETURNING j.*`,
   extendLease: `UPDATE {schema}.relance_jobs SET lease_until = $3 WHERE cart_id = $1 AND owner = $2`,
-  settleApply: `
-UPDATE {schema}.relance_jobs SET owner = NULL, lease_until = NULL, state = $4,
-  due_at = coalesce($5, due_at), attempts = coalesce($6, attempts), note = $7
-WHERE cart_id = $1 AND owner = $2 AND rev = $3`,
-  settleYield: `UPDATE {schema}.relance_jobs SET owner = NULL, lease_until = NULL WHERE cart_id = $1 AND owner = $2`,
+  // One statement for a batch: rows the owner still holds are released, and the settlement is
+  // written where the revision still matches (otherwise the newer state is kept: yielded).
+  settleMany: `
+UPDATE {schema}.relance_jobs AS j SET owner = NULL, lease_until = NULL,
+  state = CASE WHEN j.rev = i.rev THEN i.state ELSE j.state END,
+  due_at = CASE WHEN j.rev = i.rev THEN coalesce(i.due_at, j.due_at) ELSE j.due_at END,
+  attempts = CASE WHEN j.rev = i.rev THEN coalesce(i.attempts, j.attempts) ELSE j.attempts END,
+  note = CASE WHEN j.rev = i.rev THEN i.note ELSE j.note END
+FROM unnest($2::text[], $3::integer[], $4::text[], $5::timestamptz[], $6::integer[], $7::text[])
+  AS i(cart_id, rev, state, due_at, attempts, note)
+WHERE j.cart_id = i.cart_id AND j.owner = $1
+RETURNING j.cart_id, j.rev = i.rev AS applied`,
+  // A batch's carts with their profile, send log and whether a newer cart of the person exists,
+  // in one statement (one snapshot). COLLATE "C": ids compare by code point, as the contract says.
+  viewCarts: `
+SELECT to_jsonb(c) AS cart, to_jsonb(p) AS profile,
+  EXISTS (
+    SELECT 1 FROM {schema}.relance_carts o WHERE o.profile_id = c.profile_id AND o.id <> c.id
+      AND (o.activity_at > c.activity_at OR (o.activity_at = c.activity_at AND o.id COLLATE "C" > c.id COLLATE "C"))
+  ) AS superseded,
+  (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.step_index, s.created_at), '[]'::jsonb)
+    FROM {schema}.relance_sends s WHERE s.cart_id = c.id) AS sends
+FROM {schema}.relance_carts c LEFT JOIN {schema}.relance_profiles p ON p.id = c.profile_id
+WHERE c.id = ANY($1::text[])`,
 
   reserveSend: `
 INSERT INTO {schema}.relance_sends (id, cart_id, profile_id, step, step_index, experiment_id, variant, outcome,
@@ -483,6 +502,26 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     }
   }
 
+  async function settleMany(during: string, owner: string, items: readonly SettleItem[]): Promise<SettleResult[]> {
+    if (items.length === 0) return []
+    const column = <T>(pick: (item: SettleItem) => T) => items.map(pick)
+    const pending = (item: SettleItem) => (item.settlement.state === 'pending' ? item.settlement : null)
+    const { rows } = await query(during, 'settleMany', [
+      owner,
+      column((i) => i.cartId),
+      column((i) => i.rev),
+      column((i) => i.settlement.state),
+      column((i) => pending(i)?.dueAt ?? null),
+      column((i) => pending(i)?.attempts ?? null),
+      column((i) => i.settlement.note),
+    ])
+    const held = new Map(rows.map((row) => [String(row.cart_id), row.applied === true]))
+    return items.map((item) => {
+      const applied = held.get(item.cartId)
+      return applied === undefined ? 'lost' : applied ? 'applied' : 'yielded'
+    })
+  }
+
   /** A unique violation on a profile key becomes the contract's conflict error. */
   async function reportingConflicts(fn: () => Promise<unknown>): Promise<void> {
     try {
@@ -621,13 +660,25 @@ export function postgresStore(options: PostgresStoreOptions): Store {
       return (await query('extendLease', 'extendLease', [cartId, owner, leaseUntil])).rowCount === 1
     },
 
-    async settle(cartId, owner, rev, settlement: Settlement): Promise<SettleResult> {
-      const pending = settlement.state === 'pending'
-      const applied = await query('settle', 'settleApply', [
-        cartId, owner, rev, settlement.state, pending ? settlement.dueAt : null, pending ? settlement.attempts : null, settlement.note,
-      ])
-      if (applied.rowCount === 1) return 'applied'
-      return (await query('settle', 'settleYield', [cartId, owner])).rowCount === 1 ? 'yielded' : 'lost'
+    async settle(cartId, owner, rev, settlement: Settlement) {
+      return (await settleMany('settle', owner, [{ cartId, rev, settlement }]))[0]!
+    },
+
+    settleMany: (owner, items) => settleMany('settleMany', owner, items),
+
+    async viewCarts(cartIds) {
+      const views = new Map<string, CartView>()
+      if (cartIds.length === 0) return views
+      for (const row of (await query('viewCarts', 'viewCarts', [cartIds])).rows) {
+        const cart = map.cart(row.cart as Row)
+        views.set(cart.id, {
+          cart,
+          profile: row.profile === null ? null : map.profile(row.profile as Row),
+          superseded: row.superseded === true,
+          sends: (row.sends as Row[]).map(map.send),
+        })
+      }
+      return views
     },
 
     async reserveSend(r: SendRecord, lease) {

@@ -163,21 +163,68 @@ wake(cart, job)
 return 1
 `
 
-/** ARGV: P, cartId, owner, rev, settlement JSON → 'applied' | 'yielded' | 'lost' */
+/**
+ * ARGV: P, owner, then (cartId, rev, settlement JSON) per job → one of 'applied' | 'yielded' |
+ * 'lost' per job, in order. Each job is judged on its own.
+ */
 export const SETTLE = `${COMMON}
-local cart, owner, rev, s = ARGV[2], ARGV[3], tonumber(ARGV[4]), cjson.decode(ARGV[5])
-local job = get(P .. ':j:' .. cart)
-if not job or isnull(job.owner) or job.owner ~= owner then return 'lost' end
-job.owner = cjson.null; job.leaseUntil = cjson.null
-local result = 'yielded'
-if job.rev == rev then
-  result = 'applied'
-  job.state = s.state; job.note = s.note
-  if s.state == 'pending' then job.dueAt = s.dueAt; job.attempts = s.attempts end
+local owner = ARGV[2]
+local results = {}
+for k = 3, #ARGV, 3 do
+  local cart, rev, s = ARGV[k], tonumber(ARGV[k + 1]), cjson.decode(ARGV[k + 2])
+  local job = get(P .. ':j:' .. cart)
+  if not job or isnull(job.owner) or job.owner ~= owner then
+    results[#results + 1] = 'lost'
+  else
+    job.owner = cjson.null; job.leaseUntil = cjson.null
+    local result = 'yielded'
+    if job.rev == rev then
+      result = 'applied'
+      job.state = s.state; job.note = s.note
+      if s.state == 'pending' then job.dueAt = s.dueAt; job.attempts = s.attempts end
+    end
+    put(P .. ':j:' .. cart, job)
+    wake(cart, job)
+    results[#results + 1] = result
+  end
 end
-put(P .. ':j:' .. cart, job)
-wake(cart, job)
-return result
+return results
+`
+
+/**
+ * ARGV: P, cartId… → per existing cart { cartId, cart JSON, profile JSON | nil, superseded 0|1,
+ * { send JSON… } }. Ids compare byte by byte (code point order), never by the server's locale.
+ */
+export const VIEW_CARTS = `${COMMON}
+local function greater(a, b)
+  for k = 1, math.min(#a, #b) do
+    local x, y = string.byte(a, k), string.byte(b, k)
+    if x ~= y then return x > y end
+  end
+  return #a > #b
+end
+local out = {}
+for k = 2, #ARGV do
+  local id = ARGV[k]
+  local json = redis.call('GET', P .. ':c:' .. id)
+  if json then
+    local cart = cjson.decode(json)
+    local superseded = 0
+    for _, other in ipairs(redis.call('SMEMBERS', P .. ':pcart:' .. cart.profileId)) do
+      if other ~= id then
+        local t = tonumber(redis.call('ZSCORE', P .. ':cact', other))
+        if t and (t > cart.activityAt or (t == cart.activityAt and greater(other, id))) then superseded = 1; break end
+      end
+    end
+    local sends = {}
+    for _, sid in ipairs(redis.call('SMEMBERS', P .. ':cs:' .. id)) do
+      local send = redis.call('GET', P .. ':s:' .. sid)
+      if send then sends[#sends + 1] = send end
+    end
+    out[#out + 1] = { id, json, redis.call('GET', P .. ':p:' .. cart.profileId), superseded, sends }
+  end
+end
+return out
 `
 
 /** ARGV: P, json, id, cartId, step, profileId, createdAt, owner|'', rev → the stored send's JSON, or false when the job is not held by owner at rev */

@@ -9,8 +9,8 @@ import { RelanceError, invalidConfig } from '../errors.js'
 import { profileConflict } from './errors.js'
 import * as scripts from './redis-scripts.js'
 import type {
-  AssignmentRecord, CartRecord, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
-  SendRecord, Settlement, SettleResult, Store, SuppressionRecord, TimeRange,
+  AssignmentRecord, CartRecord, CartView, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
+  SendRecord, Settlement, SettleItem, SettleResult, Store, SuppressionRecord, TimeRange,
 } from './types.js'
 
 /** What the store uses of an ioredis client; the core never imports the driver. */
@@ -167,6 +167,12 @@ export function redisStore(options: RedisStoreOptions): Store {
     }
   }
 
+  async function settleMany(during: string, owner: string, items: readonly SettleItem[]): Promise<SettleResult[]> {
+    if (items.length === 0) return []
+    const args = items.flatMap((item) => [item.cartId, item.rev, encode(item.settlement)])
+    return call(during, async () => (await run('SETTLE', [owner, ...args])) as SettleResult[])
+  }
+
   const assignmentSuffix = (experimentId: string, profileId: string) => `${enc(experimentId)}:${enc(profileId)}`
 
   return {
@@ -232,7 +238,22 @@ export function redisStore(options: RedisStoreOptions): Store {
       return (JSON.parse(json) as unknown[]).map((job) => revive<JobRecord>('job', JSON.stringify(job)))
     }),
     extendLease: (cartId, owner, leaseUntil) => call('extendLease', async () => Number(await run('EXTEND', [cartId, owner, leaseUntil.getTime()])) === 1),
-    settle: (cartId, owner, rev, settlement: Settlement) => call('settle', async () => String(await run('SETTLE', [cartId, owner, rev, encode(settlement)])) as SettleResult),
+    settle: async (cartId, owner, rev, settlement: Settlement) => (await settleMany('settle', owner, [{ cartId, rev, settlement }]))[0]!,
+    settleMany: (owner, items) => settleMany('settleMany', owner, items),
+    viewCarts: (cartIds) => call('viewCarts', async () => {
+      const views = new Map<string, CartView>()
+      if (cartIds.length === 0) return views
+      const found = (await run('VIEW_CARTS', [...cartIds])) as [string, string, string | null, number, string[]][]
+      for (const [id, cart, profile, superseded, sends] of found) {
+        views.set(id, {
+          cart: revive<CartRecord>('cart', cart),
+          profile: profile === null ? null : revive<ProfileRecord>('profile', profile),
+          superseded: Number(superseded) === 1,
+          sends: sends.map((send) => revive<SendRecord>('send', send)).sort((a, b) => a.stepIndex - b.stepIndex),
+        })
+      }
+      return views
+    }),
 
     reserveSend: (send, lease) => call('reserveSend', async () => {
       const guard = lease === undefined ? ['', 0] : [lease.owner, lease.rev]

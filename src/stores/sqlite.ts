@@ -3,8 +3,8 @@ import { RelanceError, invalidConfig } from '../errors.js'
 import { asProfileConflict, profileConflict } from './errors.js'
 import { incentiveJson, rowMappers, SCAN_PAGE, type Row } from './rows.js'
 import type {
-  AssignmentRecord, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
-  SendRecord, Settlement, SettleResult, Store, SuppressionRecord, TimeRange,
+  AssignmentRecord, CartView, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
+  SendRecord, Settlement, SettleItem, SettleResult, Store, SuppressionRecord, TimeRange,
 } from './types.js'
 
 /** What the store uses of a better-sqlite3 statement. */
@@ -191,6 +191,13 @@ ON CONFLICT (id) DO UPDATE SET profile_id = excluded.profile_id, device_id = exc
   items = excluded.items, currency = excluded.currency, status = excluded.status,
   activity_at = excluded.activity_at, created_at = excluded.created_at, updated_at = excluded.updated_at`,
   listCarts: `SELECT * FROM relance_carts WHERE profile_id = ?`,
+  // BINARY collation: ids compare by code point, as the contract says.
+  viewCart: `
+SELECT c.*, EXISTS (
+  SELECT 1 FROM relance_carts o WHERE o.profile_id = c.profile_id AND o.id <> c.id
+    AND (o.activity_at > c.activity_at OR (o.activity_at = c.activity_at AND o.id > c.id))
+) AS superseded
+FROM relance_carts c WHERE c.id = ?`,
 
   schedule: `
 INSERT INTO relance_jobs (cart_id, profile_id, state, due_at, owner, lease_until, attempts, rev, note)
@@ -371,6 +378,16 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     return run(during, (s) => immediate(db!, () => fn(s)))
   }
 
+  function settleOne(s: Statements, owner: string, { cartId, rev, settlement }: SettleItem): SettleResult {
+    const pending = settlement.state === 'pending'
+    const applied = s.settleApply.run(
+      settlement.state, pending ? ms(settlement.dueAt) : null, pending ? settlement.attempts : null, settlement.note,
+      cartId, owner, rev,
+    )
+    if (Number(applied.changes) === 1) return 'applied'
+    return Number(s.settleYield.run(cartId, owner).changes) === 1 ? 'yielded' : 'lost'
+  }
+
   /** A profile and its device, inside a write transaction; a taken key throws before any write. */
   function writeProfile(s: Statements, p: ProfileRecord, device: DeviceLink | undefined): void {
     if (p.customerId !== null && s.customerHolder.get(p.customerId, p.id) !== undefined) throw profileConflict('customerId')
@@ -516,15 +533,30 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       return run('extendLease', (s) => Number(s.extendLease.run(ms(leaseUntil), cartId, owner).changes) === 1)
     },
 
-    async settle(cartId, owner, rev, settlement: Settlement): Promise<SettleResult> {
-      return run('settle', (s) => {
-        const pending = settlement.state === 'pending'
-        const applied = s.settleApply.run(
-          settlement.state, pending ? ms(settlement.dueAt) : null, pending ? settlement.attempts : null, settlement.note,
-          cartId, owner, rev,
-        )
-        if (Number(applied.changes) === 1) return 'applied'
-        return Number(s.settleYield.run(cartId, owner).changes) === 1 ? 'yielded' : 'lost'
+    async settle(cartId, owner, rev, settlement: Settlement) {
+      return run('settle', (s) => settleOne(s, owner, { cartId, rev, settlement }))
+    },
+
+    async settleMany(owner, items) {
+      // One transaction, so one commit for the whole batch.
+      return write('settleMany', (s) => items.map((item) => settleOne(s, owner, item)))
+    },
+
+    async viewCarts(cartIds) {
+      return run('viewCarts', (s) => {
+        const views = new Map<string, CartView>()
+        for (const id of cartIds) {
+          const row = s.viewCart.get(id) as Row | undefined
+          if (row === undefined) continue
+          const profile = s.getProfile.get(row.profile_id) as Row | undefined
+          views.set(id, {
+            cart: map.cart(row),
+            profile: profile === undefined ? null : map.profile(profile),
+            superseded: Number(row.superseded) === 1,
+            sends: (s.listCartSends.all(id) as Row[]).map(map.send),
+          })
+        }
+        return views
       })
     },
 

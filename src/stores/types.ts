@@ -254,6 +254,27 @@ export type Settlement =
  */
 export type SettleResult = 'applied' | 'yielded' | 'lost'
 
+/** One settlement of a batch (`settleMany`). */
+export interface SettleItem {
+  cartId: string
+  rev: number
+  settlement: Settlement
+}
+
+/** What the scheduler needs to know about a claimed job's cart, read for a whole batch at once. */
+export interface CartView {
+  cart: CartRecord
+  /** The cart's profile; null when it no longer exists. */
+  profile: ProfileRecord | null
+  /**
+   * Another cart of the same profile is more recent: a later `activityAt`, or the same one and
+   * a greater id (ids compared by code point, as `COLLATE "C"` / SQLite's BINARY do).
+   */
+  superseded: boolean
+  /** The cart's send records, by `stepIndex` (as `listCartSends`). */
+  sends: SendRecord[]
+}
+
 export interface StoreCapabilities {
   /** Data survives a process restart. @default false */
   readonly durable: boolean
@@ -334,6 +355,17 @@ export interface Store {
    * `pending` settlement makes the job claimable again at its `dueAt`.
    */
   settle(cartId: string, owner: string, rev: number, settlement: Settlement): Promise<SettleResult>
+  /**
+   * `settle` for many jobs of one owner in one round trip; results in the order of `items`.
+   * Each cart appears at most once. Every item is judged on its own, exactly as `settle` would.
+   */
+  settleMany(owner: string, items: readonly SettleItem[]): Promise<SettleResult[]>
+  /**
+   * The views of these carts, read in one round trip (or as few as the backend allows), keyed
+   * by cart id; a cart that does not exist has no entry. The same data as `getCart`,
+   * `getProfile`, `listCarts` and `listCartSends` would give.
+   */
+  viewCarts(cartIds: readonly string[]): Promise<Map<string, CartView>>
 
   // --- send log -------------------------------------------------------------------------------
   /**

@@ -514,6 +514,75 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(await store.claimDue({ now: at(44 * MIN), limit: 5, owner: 'w2', leaseUntil: at(50 * MIN) })).toEqual([])
         expect((await store.claimDue({ now: at(45 * MIN), limit: 5, owner: 'w2', leaseUntil: at(50 * MIN) })).map((j) => j.cartId)).toEqual(['cart-1'])
       })
+      it('settleMany judges each job of a batch as settle would, in one call', async () => {
+        for (const id of ['a', 'b', 'c', 'd']) await store.schedule({ cartId: `cart-${id}`, profileId: 'p1', dueAt: at(0) })
+        await store.claimDue({ now: at(0), limit: 3, owner: 'w1', leaseUntil: at(MIN) }) // a, b, c (same due: any 3)
+        const held = (await Promise.all(['a', 'b', 'c', 'd'].map(async (id) => ({ id, job: await store.getJob(`cart-${id}`) }))))
+          .filter(({ job }) => job!.owner === 'w1').map(({ id }) => `cart-${id}`)
+        expect(held).toHaveLength(3)
+        const [applied, pendingAgain, yielded] = held as [string, string, string]
+        const free = ['cart-a', 'cart-b', 'cart-c', 'cart-d'].find((id) => !held.includes(id))!
+        await store.schedule({ cartId: yielded, profileId: 'p1', dueAt: at(45 * MIN) }) // a new snapshot during the lease
+        expect(await store.settleMany('w1', [])).toEqual([])
+        expect(await store.settleMany('w1', [
+          { cartId: applied, rev: 1, settlement: { state: 'done', note: 'completed' } },
+          { cartId: free, rev: 1, settlement: { state: 'done', note: 'completed' } }, // not held: lost
+          { cartId: pendingAgain, rev: 1, settlement: { state: 'pending', dueAt: at(30 * MIN), attempts: 2, note: 'retry' } },
+          { cartId: yielded, rev: 1, settlement: { state: 'done', note: 'completed' } },
+          { cartId: 'missing', rev: 1, settlement: { state: 'done', note: 'completed' } },
+        ])).toEqual(['applied', 'lost', 'applied', 'yielded', 'lost'])
+        expect(await raw.job(applied)).toEqual({ state: 'done', dueAt: at(0).getTime(), owner: null, leaseUntil: null, attempts: 0, rev: 1 })
+        expect(await raw.job(free)).toEqual({ state: 'pending', dueAt: at(0).getTime(), owner: null, leaseUntil: null, attempts: 0, rev: 1 })
+        expect(await raw.job(pendingAgain)).toEqual({ state: 'pending', dueAt: at(30 * MIN).getTime(), owner: null, leaseUntil: null, attempts: 2, rev: 1 })
+        expect(await raw.job(yielded)).toEqual({ state: 'pending', dueAt: at(45 * MIN).getTime(), owner: null, leaseUntil: null, attempts: 0, rev: 2 })
+        expect(await store.getJob(pendingAgain)).toMatchObject({ note: 'retry' })
+        // Released: a second settlement of the same batch is lost everywhere.
+        expect(await store.settleMany('w1', [{ cartId: applied, rev: 1, settlement: { state: 'done', note: 'x' } }])).toEqual(['lost'])
+        expect((await store.claimDue({ now: at(30 * MIN), limit: 9, owner: 'w2', leaseUntil: at(31 * MIN) })).map((j) => j.cartId).sort())
+          .toEqual([free, pendingAgain].sort())
+      })
+    })
+
+    describe('cart views', () => {
+      it('viewCarts gives each cart with its profile, send log and supersession, as the single reads do', async () => {
+        await store.saveProfile(profileRecord('p1', { email: 'ana@example.com', firstName: 'Ana' }))
+        await store.saveProfile(profileRecord('p2'))
+        // p1 has three carts: old, then two with the same latest activity (the greater id wins).
+        await store.saveCart(cartRecord('old', 'p1', { activityAt: at(0) }))
+        await store.saveCart(cartRecord('tie-a', 'p1', { activityAt: at(MIN) }))
+        await store.saveCart(cartRecord('tie-b', 'p1', { activityAt: at(MIN), status: 'empty', items: [] }))
+        await store.saveCart(cartRecord('alone', 'p2', { activityAt: at(0) }))
+        await store.saveCart(cartRecord('orphan', 'gone-profile', { activityAt: at(0) }))
+        await store.reserveSend(sendRecord('s2', 'old', 'p1', 'reassurance', { stepIndex: 1, createdAt: at(MIN), outcome: 'sent', sentAt: at(MIN) }))
+        await store.reserveSend(sendRecord('s1', 'old', 'p1', 'reminder', { stepIndex: 0, createdAt: at(0),
+          incentive: { kind: 'percent', value: 10, code: 'TEN', expiresAt: at(60 * MIN) } }))
+
+        expect((await store.viewCarts([])).size).toBe(0)
+        const ids = ['old', 'tie-a', 'tie-b', 'alone', 'orphan', 'missing']
+        const views = await store.viewCarts(ids)
+        expect([...views.keys()].sort()).toEqual(['alone', 'old', 'orphan', 'tie-a', 'tie-b'])
+        expect(Object.fromEntries([...views].map(([id, v]) => [id, v.superseded]))).toEqual({
+          old: true, 'tie-a': true, 'tie-b': false, alone: false, orphan: false,
+        })
+        for (const id of ids.slice(0, 5)) {
+          const view = views.get(id)!
+          const cart = (await store.getCart(id))!
+          expect(view.cart).toEqual(cart)
+          expect(view.profile).toEqual(await store.getProfile(cart.profileId))
+          expect(view.sends).toEqual(await store.listCartSends(id))
+        }
+        expect(views.get('orphan')!.profile).toBeNull()
+        expect(views.get('old')!.sends.map((s) => s.id)).toEqual(['s1', 's2'])
+        expect(views.get('old')!.sends[0]!.incentive).toEqual({ kind: 'percent', value: 10, code: 'TEN', expiresAt: at(60 * MIN) })
+        expect(views.get('old')!.profile).toMatchObject({ email: 'ana@example.com', firstName: 'Ana', createdAt: T0 })
+
+        // A merge moves carts: supersession follows the person, not the old profile.
+        await store.mergeProfiles('p2', 'p1')
+        await store.saveCart(cartRecord('alone', 'p1', { activityAt: at(2 * MIN) }))
+        const after = await store.viewCarts(['alone', 'tie-b'])
+        expect(after.get('alone')).toMatchObject({ superseded: false, profile: { id: 'p1' } })
+        expect(after.get('tie-b')!.superseded).toBe(true)
+      })
     })
 
     // --- send log -------------------------------------------------------------------------------

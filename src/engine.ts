@@ -286,15 +286,17 @@ export function createRelance(options: RelanceOptions): Relance {
       const fresh = jobs.filter((job) => !seen.has(job.cartId))
       // A job settled due again within this tick waits for the next one (no loops, no bursts).
       for (const job of jobs) {
-        if (seen.has(job.cartId)) await store.settle(job.cartId, core.workerId, job.rev, { state: 'pending', dueAt: new Date(at.getTime() + 1), attempts: job.attempts, note: 'next-tick' })
+        if (seen.has(job.cartId)) state.settlements.push({ cartId: job.cartId, rev: job.rev, settlement: { state: 'pending', dueAt: new Date(at.getTime() + 1), attempts: job.attempts, note: 'next-tick' } })
         seen.add(job.cartId)
       }
+      // One read for the whole batch; a failure leaves the leases to expire (retried later).
+      const views = fresh.length === 0 ? new Map() : await store.viewCarts(fresh.map((job) => job.cartId))
       let next = 0
       const run = async () => {
         while (next < fresh.length) {
           const job = fresh[next++]!
           try {
-            await processJob(core, job, state, limiter)
+            await processJob(core, job, views.get(job.cartId), state, limiter)
           } catch (error) {
             // A store failure mid-job: the lease expires and the job is retried later.
             const wrapped = error instanceof RelanceError ? error : new RelanceError('STORE_ERROR', `processing failed: ${String(error)}`, { cause: error })
@@ -303,6 +305,10 @@ export function createRelance(options: RelanceOptions): Relance {
         }
       }
       await Promise.all(Array.from({ length: Math.min(concurrency, fresh.length) }, run))
+      // The batch's settlements in one write. If it fails, the leases expire and the jobs are
+      // looked at again: every decision is recomputed, and a sent step is never sent twice.
+      const settlements = state.settlements.splice(0)
+      if (settlements.length > 0) await store.settleMany(core.workerId, settlements)
       if (jobs.length < batchSize) break
       if (fresh.length === 0) { nextTickIn = 0; break }
     }

@@ -19,7 +19,7 @@ import { parseItems } from './inputs.js'
 import type { HookContext } from './options.js'
 import type { RenderInput } from './render/types.js'
 import type {
-  CartRecord, JobRecord, ProfileRecord, SendIncentive, SendOutcome, SendRecord, Settlement,
+  CartRecord, CartView, JobRecord, ProfileRecord, SendIncentive, SendOutcome, SendRecord, SettleItem, Settlement,
 } from './stores/types.js'
 import { addDuration, approximateMs, backoffDelay, capUntil, quietUntil, subtractDuration } from './time.js'
 import { randomId, signToken, tokenUrl } from './tokens.js'
@@ -37,6 +37,12 @@ export interface TickState {
   transportDownUntil: Date | null
   /** A send was held back by the rate limit: the background loop comes back sooner. */
   rateLimited: boolean
+  /**
+   * Settlements of the batch being processed, written together (`settleMany`) once the batch is
+   * done. Every settlement ends its job's processing, and is guarded by owner and revision, so
+   * writing it a little later changes nothing but the number of round trips.
+   */
+  settlements: SettleItem[]
 }
 
 export function newTickState(now: Date): TickState {
@@ -46,6 +52,7 @@ export function newTickState(now: Date): TickState {
     contacted: new Set(),
     transportDownUntil: null,
     rateLimited: false,
+    settlements: [],
   }
 }
 
@@ -87,6 +94,11 @@ export function hasLawfulBasis(core: Core, profile: ProfileRecord): boolean {
   // Soft opt-in (CPCE L.34-5, ePrivacy art. 13(2)): existing customers who were offered an
   // opt-out at collection — which the shop attests by choosing this policy — and never refused.
   return core.options.consentPolicy === 'soft-opt-in' && profile.marketing.state === 'unknown' && profile.hasPurchased
+}
+
+/** Queues the job's settlement with the rest of its batch (see `TickState.settlements`). */
+function settleJob(state: TickState, job: JobRecord, settlement: Settlement): void {
+  state.settlements.push({ cartId: job.cartId, rev: job.rev, settlement })
 }
 
 /** Steps not yet taken for this cart, each as this person receives it, with its due time. */
@@ -160,57 +172,63 @@ export function unsubscribeUrlFor(core: Core, send: SendRecord): string {
 }
 
 /**
- * Processes one leased job. Never throws for a per-job problem: failures are settled, counted
- * and reported through events; only store failures escape (the lease then expires and another
- * attempt happens later).
+ * Processes one leased job, given the view of its cart read with its batch (`undefined`: the
+ * cart is gone). Never throws for a per-job problem: failures are settled, counted and reported
+ * through events; only store failures escape (the lease then expires and another attempt
+ * happens later). The settlement is queued in `state.settlements`.
+ *
+ * The view may be a few moments older than the job's processing; that is safe because anything
+ * that should stop an email (an order, a new snapshot, an objection) changes the job's revision,
+ * and the send is reserved only while the revision is the one claimed.
  */
-export async function processJob(core: Core, job: JobRecord, state: TickState, limiter: RateLimiter | null): Promise<void> {
+export async function processJob(
+  core: Core, job: JobRecord, view: CartView | undefined, state: TickState, limiter: RateLimiter | null,
+): Promise<void> {
   try {
-    await processClaimed(core, job, state, limiter)
+    await processClaimed(core, job, view, state, limiter)
   } catch (error) {
     if (!(error instanceof JobChanged)) throw error
     // An order, a new snapshot or a cancel reached the job after it was claimed: the newer state
     // wins. The settlement yields to it (the revision moved on) and only releases the lease.
-    await core.store.settle(job.cartId, core.workerId, job.rev, { state: 'done', note: 'changed' })
+    settleJob(state, job, { state: 'done', note: 'changed' })
   }
 }
 
 /** The job changed under its lease; thrown by `reserve` and caught by `processJob`. */
 class JobChanged extends Error {}
 
-async function processClaimed(core: Core, job: JobRecord, state: TickState, limiter: RateLimiter | null): Promise<void> {
+async function processClaimed(
+  core: Core, job: JobRecord, view: CartView | undefined, state: TickState, limiter: RateLimiter | null,
+): Promise<void> {
   const { store, options } = core
   const { now, counts } = state
-  const settle = (settlement: Settlement) => store.settle(job.cartId, core.workerId, job.rev, settlement)
+  const settle = (settlement: Settlement) => settleJob(state, job, settlement)
   const end = async (reason: SkipReason, profileId: string, step: string | null = null) => {
-    await settle({ state: 'done', note: reason })
+    settle({ state: 'done', note: reason })
     counts.skipped++
     core.emit('skipped', { cartId: job.cartId, profileId, step, reason, at: now })
   }
   const defer = async (step: string, reason: 'quiet-hours' | 'frequency-cap' | 'rate-limit' | 'retry', until: Date, attempts = job.attempts) => {
-    await settle({ state: 'pending', dueAt: until, attempts, note: reason })
+    settle({ state: 'pending', dueAt: until, attempts, note: reason })
     counts.deferred++
     core.emit('deferred', { cartId: job.cartId, profileId: job.profileId, step, reason, until })
   }
 
-  let cart = await store.getCart(job.cartId)
-  const profile = cart === null ? null : await store.getProfile(cart.profileId)
-  if (cart === null || profile === null) return end('gone', job.profileId)
+  if (view === undefined || view.profile === null) return end('gone', job.profileId)
+  let cart = view.cart
+  const { profile, sends } = view
   if (cart.status === 'empty') return end('emptied', profile.id)
   if (cart.status === 'ordered') return end('ordered', profile.id)
   if (profile.lastOrderAt !== null && profile.lastOrderAt.getTime() >= cart.activityAt.getTime()) return end('ordered', profile.id)
-  const carts = await store.listCarts(profile.id)
-  const newer = carts.some((c) => c.id !== cart!.id && (c.activityAt > cart!.activityAt || (c.activityAt.getTime() === cart!.activityAt.getTime() && c.id > cart!.id)))
-  if (newer) return end('superseded', profile.id)
+  if (view.superseded) return end('superseded', profile.id)
   const zone = timeZoneOf(core, profile)
   if (addDuration(cart.activityAt, options.staleAfter, zone).getTime() <= now.getTime()) return end('stale', profile.id)
 
-  const sends = await store.listCartSends(cart.id)
   const remaining = await remainingSteps(core, cart, profile, sends)
   if (remaining.length === 0) return end('completed', profile.id)
   const due = remaining.filter((r) => r.dueAt.getTime() <= now.getTime())
   if (due.length === 0) {
-    await settle({ state: 'pending', dueAt: remaining[0]!.dueAt, attempts: 0, note: 'waiting' })
+    settle({ state: 'pending', dueAt: remaining[0]!.dueAt, attempts: 0, note: 'waiting' })
     return
   }
   const subtotal = subtotalOf(cart.items)
@@ -230,7 +248,7 @@ async function processClaimed(core: Core, job: JobRecord, state: TickState, limi
     await passedOver()
     const later = remaining.find((r) => r.dueAt.getTime() > now.getTime())
     if (later === undefined) return end('completed', profile.id)
-    await settle({ state: 'pending', dueAt: later.dueAt, attempts: 0, note: 'waiting' })
+    settle({ state: 'pending', dueAt: later.dueAt, attempts: 0, note: 'waiting' })
     return
   }
   const effective = chosen.effective
@@ -276,7 +294,7 @@ async function processClaimed(core: Core, job: JobRecord, state: TickState, limi
     await reserve(core, job, cart, profile, effective, now, 'held-out', null)
     counts.heldOut++
     state.contacted.add(profile.id)
-    return settleNext(core, job, cart, profile, effective.step.index, now)
+    return settleNext(core, state, job, cart, profile, sends, effective.step.index)
   }
 
   if (state.transportDownUntil !== null && isEmail && state.transportDownUntil > now) {
@@ -296,7 +314,7 @@ async function processClaimed(core: Core, job: JobRecord, state: TickState, limi
       await reserve(core, job, cart, profile, effective, now, 'skipped', 'vetoed')
       counts.skipped++
       core.emit('skipped', { cartId: cart.id, profileId: profile.id, step: stepId, reason: 'vetoed', at: now })
-      return settleNext(core, job, cart, profile, effective.step.index, now)
+      return settleNext(core, state, job, cart, profile, sends, effective.step.index)
     }
     if (typeof verdict === 'object' && verdict !== null) {
       let items
@@ -317,7 +335,7 @@ async function processClaimed(core: Core, job: JobRecord, state: TickState, limi
   const send = await reserve(core, job, cart, profile, effective, now, 'sending', null)
   if (send.outcome !== 'sending') {
     // Another worker finished this step while our lease was running out: nothing to do.
-    return settleNext(core, job, cart, profile, effective.step.index, now)
+    return settleNext(core, state, job, cart, profile, sends, effective.step.index)
   }
 
   if (!isEmail) {
@@ -333,7 +351,7 @@ async function processClaimed(core: Core, job: JobRecord, state: TickState, limi
     }
     await store.updateSend(send.id, { outcome: 'task', sentAt: now, reason: null })
     counts.tasks++
-    return settleNext(core, job, cart, profile, effective.step.index, now)
+    return settleNext(core, state, job, cart, profile, sends, effective.step.index)
   }
 
   const incentive = send.incentive ?? (await makeIncentive(core, cart, profile, effective, send, now))
@@ -347,7 +365,7 @@ async function processClaimed(core: Core, job: JobRecord, state: TickState, limi
     await store.updateSend(send.id, { outcome: 'failed', reason: wrapped.message })
     counts.failed++
     core.emit('failed', { cartId: cart.id, profileId: profile.id, step: stepId, error: wrapped, attempts: job.attempts + 1, willRetry: false })
-    return settleNext(core, job, cart, profile, effective.step.index, now)
+    return settleNext(core, state, job, cart, profile, sends, effective.step.index)
   }
 
   if (limiter !== null) {
@@ -376,8 +394,8 @@ async function processClaimed(core: Core, job: JobRecord, state: TickState, limi
       if (bounced) await store.suppress({ key: core.keys.emailKey(profile.email!), reason: 'bounce', at: now })
       core.emit('failed', { cartId: cart.id, profileId: profile.id, step: stepId, error, attempts: job.attempts + 1, willRetry: false })
       // A refused message (not address) loses this step only; the next one may still go out.
-      if (!bounced) return settleNext(core, job, cart, profile, effective.step.index, now)
-      await settle({ state: 'done', note: 'bounced' })
+      if (!bounced) return settleNext(core, state, job, cart, profile, sends, effective.step.index)
+      settle({ state: 'done', note: 'bounced' })
       return
     }
     await store.updateSend(send.id, { reason: error.message })
@@ -386,7 +404,7 @@ async function processClaimed(core: Core, job: JobRecord, state: TickState, limi
   await store.updateSend(send.id, { outcome: 'sent', sentAt: now, reason: null })
   counts.sent++
   core.emit('sent', { cartId: cart.id, profileId: profile.id, step: stepId, variant: send.variant, messageId: message.messageId, at: now })
-  return settleNext(core, job, cart, profile, effective.step.index, now)
+  return settleNext(core, state, job, cart, profile, sends, effective.step.index)
 }
 
 /**
@@ -406,32 +424,37 @@ async function retryLater(core: Core, job: JobRecord, state: TickState, step: st
     if (send !== undefined) await core.store.updateSend(send.id, { outcome: 'failed', reason: error.message })
     state.counts.failed++
     core.emit('failed', { cartId: job.cartId, profileId: job.profileId, step, error, attempts, willRetry: false })
-    const cart = await core.store.getCart(job.cartId)
-    const profile = cart === null ? null : await core.store.getProfile(cart.profileId)
+    const [view] = (await core.store.viewCarts([job.cartId])).values()
     const index = core.options.sequence.findIndex((s) => s.id === step)
-    if (cart === null || profile === null) {
-      await core.store.settle(job.cartId, core.workerId, job.rev, { state: 'done', note: 'failed' })
+    if (view === undefined || view.profile === null) {
+      settleJob(state, job, { state: 'done', note: 'failed' })
       return
     }
-    return settleNext(core, job, cart, profile, index, state.now)
+    return settleNext(core, state, job, view.cart, view.profile, view.sends, index)
   }
   core.emit('failed', { cartId: job.cartId, profileId: job.profileId, step, error, attempts, willRetry: true })
-  await core.store.settle(job.cartId, core.workerId, job.rev, { state: 'pending', dueAt: until, attempts, note: 'retry' })
+  settleJob(state, job, { state: 'pending', dueAt: until, attempts, note: 'retry' })
   state.counts.deferred++
   core.emit('deferred', { cartId: job.cartId, profileId: job.profileId, step, reason: 'retry', until })
 }
 
-/** After step `index` was taken: sleep until the next step, or finish. */
-async function settleNext(core: Core, job: JobRecord, cart: CartRecord, profile: ProfileRecord, index: number, now: Date): Promise<void> {
-  const sends = await core.store.listCartSends(cart.id)
+/**
+ * After step `index` was taken: sleep until the next step, or finish. `sends` is the cart's log
+ * as read before this step: only steps after `index` count, and under the lease no other worker
+ * can have taken one of those.
+ */
+async function settleNext(
+  core: Core, state: TickState, job: JobRecord, cart: CartRecord, profile: ProfileRecord, sends: SendRecord[], index: number,
+): Promise<void> {
   const remaining = (await remainingSteps(core, cart, profile, sends)).filter((r) => r.effective.step.index > index)
   const next = remaining[0]
   if (next === undefined) {
-    await core.store.settle(job.cartId, core.workerId, job.rev, { state: 'done', note: 'completed' })
+    settleJob(state, job, { state: 'done', note: 'completed' })
     return
   }
+  const { now } = state
   const dueAt = next.dueAt.getTime() > now.getTime() ? next.dueAt : new Date(now.getTime() + 1)
-  await core.store.settle(job.cartId, core.workerId, job.rev, { state: 'pending', dueAt, attempts: 0, note: 'waiting' })
+  settleJob(state, job, { state: 'pending', dueAt, attempts: 0, note: 'waiting' })
 }
 
 async function reserve(

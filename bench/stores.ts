@@ -177,16 +177,28 @@ async function postgresClaims(): Promise<{ label: string; rate: number }[]> {
       for (const run of claimers === 1 ? pair : pair.reverse()) await run()
     }
     await pool.end()
-    // The engine on the same table: claim + read the cart + settle each job (carts are absent:
-    // every job ends as `gone`, so this is the engine's claim machinery without rendering).
-    await reset()
-    const relance = engine(backend, new FakeClock(T0))
-    await relance.ready()
-    const started = performance.now()
-    const result = await relance.tick()
-    if (result.claimed !== jobs) throw new Error(`engine claimed ${result.claimed}`)
-    rows.push({ label: 'engine tick(): claim + read + settle per job (batch 100, concurrency 24)', rate: jobs / ((performance.now() - started) / 1000) })
-    await relance.close()
+    // The engines on the same table. Every job has its cart and profile, whose last activity is
+    // older than `staleAfter`: each job is claimed, read (cart, profile, send log, other carts),
+    // decided ("stale") and settled — the engine's claim machinery without rendering or sending.
+    const stale = new Date(T0.getTime() - 30 * 24 * HOUR)
+    await client.query(`INSERT INTO ${s}.relance_profiles (id, email, marketing_state, has_purchased, created_at, updated_at)
+      SELECT 'p-' || i, 'claim.' || i || '@example.com', 'granted', false, $1, $1 FROM generate_series(1, $2) AS i`, [stale, jobs])
+    await client.query(`INSERT INTO ${s}.relance_carts (id, profile_id, items, currency, status, activity_at, created_at, updated_at)
+      SELECT 'claim-' || i, 'p-' || i, $3::jsonb, 'EUR', 'open', $1, $1, $1 FROM generate_series(1, $2) AS i`, [stale, jobs, JSON.stringify(ITEMS)])
+    await client.query(`VACUUM ANALYZE ${s}.relance_carts`)
+    await client.query(`VACUUM ANALYZE ${s}.relance_profiles`)
+    for (const claimers of [1, 4]) {
+      await reset()
+      const engines = Array.from({ length: claimers }, () => engine(backend, new FakeClock(T0)))
+      await Promise.all(engines.map((e) => e.ready()))
+      const started = performance.now()
+      const results = await Promise.all(engines.map((e) => e.tick()))
+      const rate = jobs / ((performance.now() - started) / 1000)
+      const claimed = results.reduce((sum, r) => sum + r.claimed, 0)
+      const skipped = results.reduce((sum, r) => sum + r.skipped, 0)
+      if (claimed !== jobs || skipped !== jobs) throw new Error(`engines claimed ${claimed} and skipped ${skipped} of ${jobs}`)
+      rows.push({ label: `engine tick(): claim + read + decide + settle, ${claimers} engine(s) (batch 100, concurrency 24)`, rate })
+    }
     return rows
   } finally {
     await client.end()

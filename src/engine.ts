@@ -279,6 +279,14 @@ export function createRelance(options: RelanceOptions): Relance {
     const { batchSize, concurrency } = resolved.worker
     const seen = new Set<string>()
     nextTickIn = null
+    // The previous batch's settlements, written while the next batch is claimed and read (its
+    // jobs stay leased until then, so they cannot be claimed again in between).
+    let writing: Promise<{ error: unknown } | null> | null = null
+    const written = async () => {
+      const failure = await writing
+      writing = null
+      if (failure !== null) throw failure.error
+    }
     for (;;) {
       const leaseUntil = addDuration(at, resolved.worker.lease, 'UTC')
       const jobs = await store.claimDue({ now: at, limit: batchSize, owner: core.workerId, leaseUntil })
@@ -307,11 +315,13 @@ export function createRelance(options: RelanceOptions): Relance {
       await Promise.all(Array.from({ length: Math.min(concurrency, fresh.length) }, run))
       // The batch's settlements in one write. If it fails, the leases expire and the jobs are
       // looked at again: every decision is recomputed, and a sent step is never sent twice.
+      await written()
       const settlements = state.settlements.splice(0)
-      if (settlements.length > 0) await store.settleMany(core.workerId, settlements)
+      if (settlements.length > 0) writing = store.settleMany(core.workerId, settlements).then(() => null, (error: unknown) => ({ error }))
       if (jobs.length < batchSize) break
       if (fresh.length === 0) { nextTickIn = 0; break }
     }
+    await written()
     // Rate-limited sends wait for the bucket to refill: about a second, not a whole interval.
     if (state.rateLimited) nextTickIn = 1000
     return state.counts

@@ -1,6 +1,6 @@
 /** Time arithmetic in a person's own zone: step delays, quiet hours, caps, backoff. */
 import { createHash } from 'node:crypto'
-import { TZDate } from '@date-fns/tz'
+import { TZDate, tzOffset } from '@date-fns/tz'
 import { add, type Duration } from 'date-fns'
 
 /**
@@ -12,9 +12,28 @@ export function addDuration(date: Date, duration: Duration, timeZone: string): D
   const { hours = 0, minutes = 0, seconds = 0, ...calendar } = duration
   let time = date.getTime()
   if (Object.values(calendar).some((value) => value !== undefined && value !== 0)) {
-    time = add(new TZDate(time, timeZone), calendar).getTime()
+    time = addWholeDays(time, calendar, timeZone) ?? add(new TZDate(time, timeZone), calendar).getTime()
   }
   return new Date(time + ((hours * 60 + minutes) * 60 + seconds) * 1000)
+}
+
+const DAY = 86_400_000
+
+/**
+ * The common case of `addDuration` without building a TZDate (a dozen time-zone lookups): whole
+ * days or weeks move the wall clock by exactly that many 24-hour days when the zone's UTC offset
+ * is the same at the start and for a day on either side of the end (no change in between, and
+ * the wall time reached is neither skipped nor repeated). Null otherwise: months, years, or a
+ * change nearby, left to the calendar arithmetic.
+ */
+function addWholeDays(time: number, calendar: Duration, timeZone: string): number | null {
+  const { days = 0, weeks = 0, ...rest } = calendar
+  if (Object.values(rest).some((value) => value !== undefined && value !== 0)) return null
+  if (!Number.isInteger(days) || !Number.isInteger(weeks)) return null
+  const moved = time + (weeks * 7 + days) * DAY
+  const offset = tzOffset(timeZone, new Date(time))
+  const steady = offset === tzOffset(timeZone, new Date(moved - DAY)) && offset === tzOffset(timeZone, new Date(moved + DAY))
+  return steady ? moved : null
 }
 
 export function subtractDuration(date: Date, duration: Duration, timeZone: string): Date {

@@ -1,3 +1,6 @@
+import { TZDate } from '@date-fns/tz'
+import { add } from 'date-fns'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { addDuration, quietUntil } from '../src/time.js'
 import { ITEMS, consentingShopper, setup } from './helpers/engine.js'
@@ -47,6 +50,32 @@ describe('delays across DST', () => {
     const fallDay = addDuration(new Date('2026-10-24T08:00:00Z'), { days: 1 }, 'Europe/Paris')
     expect(fallDay.toISOString()).toBe('2026-10-25T09:00:00.000Z') // 10:00 CEST → 10:00 CET
     expect(addDuration(new Date('2026-03-28T09:00:00Z'), { hours: 24 }, 'Europe/Paris').toISOString()).toBe('2026-03-29T09:00:00.000Z')
+  })
+
+  it('whole days and weeks, computed without a TZDate when the offset does not change, equal the calendar definition', () => {
+    // Instants clustered around DST changes (and a zone that skipped a whole day), by the minute.
+    const changes = [
+      ['Europe/Paris', '2026-03-29T01:00:00Z'], ['Europe/Paris', '2026-10-25T01:00:00Z'],
+      ['America/New_York', '2026-03-08T07:00:00Z'], ['America/New_York', '2026-11-01T06:00:00Z'],
+      ['Australia/Lord_Howe', '2026-04-04T15:00:00Z'], ['Australia/Lord_Howe', '2026-10-03T15:30:00Z'],
+      ['Pacific/Apia', '2011-12-30T10:00:00Z'], ['Asia/Tokyo', '2026-06-01T00:00:00Z'], ['UTC', '2026-01-01T00:00:00Z'],
+    ] as const
+    const reference = (time: number, calendar: { days?: number; weeks?: number }, zone: string) =>
+      add(new TZDate(time, zone), calendar).getTime()
+    fc.assert(fc.property(
+      fc.constantFrom(...changes),
+      // Minutes around the change: mostly within three days of it, where a day lands on it.
+      fc.oneof(fc.integer({ min: -3 * 24 * 60, max: 3 * 24 * 60 }), fc.integer({ min: -40 * 24 * 60, max: 40 * 24 * 60 })),
+      fc.oneof(fc.integer({ min: -3, max: 3 }), fc.integer({ min: -30, max: 30 })),
+      fc.oneof(fc.constant(0), fc.integer({ min: -3, max: 3 })),
+      ([zone, change], minutes, days, weeks) => {
+        const time = new Date(change).getTime() + minutes * 60_000
+        expect(addDuration(new Date(time), { days, weeks }, zone).getTime()).toBe(reference(time, { days, weeks }, zone))
+      },
+    ), { numRuns: 20_000 })
+    // The repeated hour of the fall-back day: 02:30 the day before, plus one day, is the second
+    // 02:30 (CET), as the calendar arithmetic says, not the 24-hour guess (CEST).
+    expect(addDuration(new Date('2026-10-24T00:30:00Z'), { days: 1 }, 'Europe/Paris').toISOString()).toBe('2026-10-25T01:30:00.000Z')
   })
 
   it('the engine sends a { days: 1 } step at the same local time the next day, across the change', async () => {

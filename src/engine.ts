@@ -279,17 +279,23 @@ export function createRelance(options: RelanceOptions): Relance {
     const { batchSize, concurrency } = resolved.worker
     const seen = new Set<string>()
     nextTickIn = null
-    // The previous batch's settlements, written while the next batch is claimed and read (its
-    // jobs stay leased until then, so they cannot be claimed again in between).
+    // Three writes are in flight at once: the previous batch's settlements, the claim of the next
+    // batch (both while this one is processed) and this batch's own work. A claimed job stays
+    // leased until its settlement is written, so it cannot be claimed twice in between; the
+    // next batch's carts are read only when its turn comes, so decisions stay fresh.
     let writing: Promise<{ error: unknown } | null> | null = null
     const written = async () => {
       const failure = await writing
       writing = null
       if (failure !== null) throw failure.error
     }
+    const claim = () => store.claimDue({ now: at, limit: batchSize, owner: core.workerId, leaseUntil: addDuration(at, resolved.worker.lease, 'UTC') })
+      .then((jobs) => ({ jobs, error: null }), (error: unknown) => ({ jobs: [], error }))
+    let claiming = claim()
     for (;;) {
-      const leaseUntil = addDuration(at, resolved.worker.lease, 'UTC')
-      const jobs = await store.claimDue({ now: at, limit: batchSize, owner: core.workerId, leaseUntil })
+      const claimed = await claiming
+      if (claimed.error !== null) throw claimed.error
+      const { jobs } = claimed
       state.counts.claimed += jobs.length
       const fresh = jobs.filter((job) => !seen.has(job.cartId))
       // A job settled due again within this tick waits for the next one (no loops, no bursts).
@@ -299,6 +305,8 @@ export function createRelance(options: RelanceOptions): Relance {
       }
       // One read for the whole batch; a failure leaves the leases to expire (retried later).
       const views = fresh.length === 0 ? new Map() : await store.viewCarts(fresh.map((job) => job.cartId))
+      const more = jobs.length === batchSize && fresh.length > 0
+      if (more) claiming = claim()
       let next = 0
       const run = async () => {
         while (next < fresh.length) {
@@ -318,8 +326,10 @@ export function createRelance(options: RelanceOptions): Relance {
       await written()
       const settlements = state.settlements.splice(0)
       if (settlements.length > 0) writing = store.settleMany(core.workerId, settlements).then(() => null, (error: unknown) => ({ error }))
-      if (jobs.length < batchSize) break
-      if (fresh.length === 0) { nextTickIn = 0; break }
+      if (!more) {
+        if (jobs.length === batchSize) nextTickIn = 0 // only jobs seen in this tick: more work soon
+        break
+      }
     }
     await written()
     // Rate-limited sends wait for the bucket to refill: about a second, not a whole interval.

@@ -295,6 +295,57 @@ describe('workers', () => {
     expect(new Set(keys).size).toBe(180)
   })
 
+  it('a tick reads each batch once and writes its settlements together, claiming the next batch meanwhile', async () => {
+    const { relance, clock, transport, store } = setup({ frequencyCap: false, worker: { batchSize: 5 } })
+    for (let n = 0; n < 23; n++) {
+      await consentingShopper(relance, n)
+      await relance.trackCart({ cartId: `c${n}`, deviceId: `device-${n}`, items: ITEMS, currency: 'EUR' })
+    }
+    const calls: string[] = []
+    for (const name of ['claimDue', 'viewCarts', 'settleMany', 'settle', 'getCart', 'listCarts', 'listCartSends'] as const) {
+      const original = (store[name] as (...args: unknown[]) => Promise<unknown>).bind(store)
+      ;(store as unknown as Record<string, unknown>)[name] = async (...args: unknown[]) => {
+        const result = await original(...args)
+        calls.push(`${name}:${Array.isArray(result) ? result.length : result instanceof Map ? result.size : ''}`)
+        return result
+      }
+    }
+    clock.advance({ hours: 1 })
+    expect(await relance.tick()).toMatchObject({ claimed: 23, sent: 23 })
+    expect(new Set(transport.messages.map((m) => m.meta.cartId)).size).toBe(23)
+    // Five batches (5+5+5+5+3), each viewed once and settled in one write; no per-job reads.
+    expect(calls.filter((c) => c.startsWith('claimDue'))).toEqual(['claimDue:5', 'claimDue:5', 'claimDue:5', 'claimDue:5', 'claimDue:3'])
+    expect(calls.filter((c) => c.startsWith('viewCarts'))).toEqual(['viewCarts:5', 'viewCarts:5', 'viewCarts:5', 'viewCarts:5', 'viewCarts:3'])
+    expect(calls.filter((c) => c.startsWith('settleMany'))).toEqual(['settleMany:5', 'settleMany:5', 'settleMany:5', 'settleMany:5', 'settleMany:3'])
+    expect(calls.filter((c) => /^(settle|getCart|listCarts|listCartSends):/.test(c))).toEqual([])
+    // The next batch is claimed before the current one is read and processed.
+    expect(calls.indexOf('claimDue:5', calls.indexOf('viewCarts:5'))).toBeLessThan(calls.indexOf('settleMany:5'))
+    for (let n = 0; n < 23; n++) expect(await store.getJob(`c${n}`)).toMatchObject({ state: 'pending', owner: null, note: 'waiting' })
+  })
+
+  it('a failed settlement write fails the tick; the leases expire and nothing is sent twice', async () => {
+    const { relance, clock, transport, store } = setup({ frequencyCap: false, worker: { batchSize: 4, lease: { minutes: 5 } } })
+    for (let n = 0; n < 6; n++) {
+      await consentingShopper(relance, n)
+      await relance.trackCart({ cartId: `c${n}`, deviceId: `device-${n}`, items: ITEMS, currency: 'EUR' })
+    }
+    const settleMany = store.settleMany.bind(store)
+    store.settleMany = async () => { throw new RelanceError('STORE_ERROR', 'connection lost') }
+    clock.advance({ hours: 1 })
+    // The first batch's write fails while the second batch (claimed meanwhile) is processed; the
+    // failure surfaces before anything else is claimed.
+    await expect(relance.tick()).rejects.toThrow('connection lost')
+    expect(transport.messages).toHaveLength(6)
+    store.settleMany = settleMany
+    expect(await relance.tick()).toMatchObject({ claimed: 0 }) // still leased: nobody else takes them
+    clock.advance({ minutes: 6 })
+    const retried = await relance.tick()
+    expect(retried.sent).toBe(0)
+    expect(transport.messages).toHaveLength(6)
+    expect(new Set(transport.messages.map((m) => m.meta.cartId)).size).toBe(6)
+    for (let n = 0; n < 6; n++) expect(await store.getJob(`c${n}`)).toMatchObject({ state: 'pending', owner: null, note: 'waiting' })
+  })
+
   it('the background loop reports failures as events and never crashes the host', async () => {
     vi.useFakeTimers()
     try {

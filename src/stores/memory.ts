@@ -227,6 +227,12 @@ export function memoryStore(): Store {
     profiles.delete(id)
   }
 
+  function cartSends(cartId: string): SendRecord[] {
+    return [...(sendsOfCart.get(cartId) ?? [])]
+      .map((id) => copy(sends.get(id)!))
+      .sort((a, b) => a.stepIndex - b.stepIndex)
+  }
+
   function settle(cartId: string, owner: string, rev: number, settlement: Settlement): SettleResult {
     const job = jobs.get(cartId)
     if (job === undefined || job.owner !== owner) return 'lost'
@@ -395,7 +401,7 @@ export function memoryStore(): Store {
           cart: copy(cart),
           profile: profile === undefined ? null : copy(profile),
           superseded: isSuperseded(cart, others),
-          sends: await store.listCartSends(id),
+          sends: cartSends(id),
         })
       }
       return views
@@ -428,9 +434,7 @@ export function memoryStore(): Store {
     },
 
     async listCartSends(cartId) {
-      return [...(sendsOfCart.get(cartId) ?? [])]
-        .map((id) => copy(sends.get(id)!))
-        .sort((a, b) => a.stepIndex - b.stepIndex)
+      return cartSends(cartId)
     },
 
     async listProfileSends(profileId, since) {

@@ -275,16 +275,18 @@ FROM unnest($2::text[], $3::integer[], $4::text[], $5::timestamptz[], $6::intege
 WHERE j.cart_id = i.cart_id AND j.owner = $1
 RETURNING j.cart_id, j.rev = i.rev AS applied`,
   // A batch's carts with their profile, send log and whether a newer cart of the person exists,
-  // in one statement (one snapshot). COLLATE "C": ids compare by code point, as the contract says.
+  // in one statement (one snapshot). Correlated subqueries keep every lookup on an index (a join
+  // on profiles was planned as a scan of the whole table). COLLATE "C": ids compare by code
+  // point, as the contract says.
   viewCarts: `
-SELECT to_jsonb(c) AS cart, to_jsonb(p) AS profile,
+SELECT to_jsonb(c) AS cart, (SELECT to_jsonb(p) FROM {schema}.relance_profiles p WHERE p.id = c.profile_id) AS profile,
   EXISTS (
     SELECT 1 FROM {schema}.relance_carts o WHERE o.profile_id = c.profile_id AND o.id <> c.id
       AND (o.activity_at > c.activity_at OR (o.activity_at = c.activity_at AND o.id COLLATE "C" > c.id COLLATE "C"))
   ) AS superseded,
   (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.step_index, s.created_at), '[]'::jsonb)
     FROM {schema}.relance_sends s WHERE s.cart_id = c.id) AS sends
-FROM {schema}.relance_carts c LEFT JOIN {schema}.relance_profiles p ON p.id = c.profile_id
+FROM {schema}.relance_carts c
 WHERE c.id = ANY($1::text[])`,
 
   reserveSend: `

@@ -5,7 +5,7 @@ import Database from 'better-sqlite3'
 import { sqliteStore, SQLITE_MIGRATIONS } from 'relance/sqlite'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isRelanceError } from '../src/errors.js'
-import { profileRecord } from './conformance/suite.js'
+import { cartRecord, profileRecord } from './conformance/suite.js'
 
 describe('sqliteStore', () => {
   let dir: string
@@ -78,6 +78,51 @@ describe('sqliteStore', () => {
     expect(new Set(claimed).size).toBe(200)
     await a.close()
     await b.close()
+  })
+
+  it('concurrent cart writes share one commit; one that fails is undone alone and rejects only its caller', async () => {
+    const db = new Database(filename)
+    // Count the commits the store makes through the database it was given.
+    let commits = 0
+    const counting = new Proxy(db, {
+      get(target, key) {
+        if (key === 'prepare') {
+          return (sql: string) => {
+            const statement = target.prepare(sql)
+            if (sql !== 'COMMIT') return statement
+            return { run: () => { commits++; return statement.run() } }
+          }
+        }
+        const value = Reflect.get(target, key) as unknown
+        return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value
+      },
+    })
+    const store = sqliteStore({ database: counting as never })
+    await store.init()
+    await store.saveProfile(profileRecord('holder', { email: 'ana@example.com' }))
+    const at = new Date('2026-06-10T09:00:00Z')
+    commits = 0
+    const results = await Promise.allSettled([
+      store.saveCart(cartRecord('cart-a', 'p-a'), { dueAt: at }, { profile: profileRecord('p-a'), device: { deviceId: 'd-a', at } }),
+      // Takes an email another profile holds: refused, and nothing of it is written.
+      store.saveCart(cartRecord('cart-b', 'p-b'), { dueAt: at }, { profile: profileRecord('p-b', { email: 'ana@example.com' }), device: { deviceId: 'd-b', at } }),
+      store.saveCart(cartRecord('cart-c', 'holder'), { dueAt: at }),
+    ])
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    const refused = (results[1] as PromiseRejectedResult).reason
+    expect(isRelanceError(refused, 'STORE_ERROR')).toBe(true)
+    expect((refused as { details?: { conflict?: string } }).details?.conflict).toBe('email')
+    expect(commits).toBe(1)
+    const ids = (table: string, column: string) => (db.prepare(`SELECT ${column} AS id FROM ${table} ORDER BY 1`).all() as { id: string }[]).map((r) => r.id)
+    expect(ids('relance_carts', 'id')).toEqual(['cart-a', 'cart-c'])
+    expect(ids('relance_jobs', 'cart_id')).toEqual(['cart-a', 'cart-c'])
+    expect(ids('relance_profiles', 'id')).toEqual(['holder', 'p-a'])
+    expect(ids('relance_devices', 'device_id')).toEqual(['d-a'])
+    // A single write alone: its own commit, its failure its own.
+    await expect(store.saveCart(cartRecord('cart-b', 'p-b'), { dueAt: at }, { profile: profileRecord('p-b', { email: 'ana@example.com' }) })).rejects.toThrow(/email/)
+    expect(commits).toBe(1)
+    await store.close()
+    db.close()
   })
 
   it('a failing database becomes STORE_ERROR with the driver error as cause', async () => {

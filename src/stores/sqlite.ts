@@ -149,6 +149,12 @@ CREATE INDEX relance_suppressions_at ON relance_suppressions (at, key);
 ]
 
 const SQL = {
+  begin: `BEGIN IMMEDIATE`,
+  commit: `COMMIT`,
+  rollback: `ROLLBACK`,
+  savepoint: `SAVEPOINT relance_write`,
+  rollbackToSavepoint: `ROLLBACK TO relance_write`,
+  releaseSavepoint: `RELEASE relance_write`,
   migrationsTable: `CREATE TABLE IF NOT EXISTS relance_migrations (version INTEGER PRIMARY KEY)`,
   appliedVersions: `SELECT version FROM relance_migrations`,
   recordMigration: `INSERT INTO relance_migrations (version) VALUES (?)`,
@@ -285,6 +291,8 @@ const UPDATABLE_SEND_FIELDS = {
 } as const
 
 const map = rowMappers({ time: (v) => new Date(Number(v)), json: (v) => JSON.parse(String(v)) })
+// The event loop's next turn, taken at load: a test's fake timers cannot hold writes back.
+const nextTurn: (fn: () => void) => void = globalThis.setImmediate
 const ms = (date: Date) => date.getTime()
 const msOrNull = (date: Date | null) => (date === null ? null : date.getTime())
 const MAX_TIME = 8.64e15
@@ -351,14 +359,18 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   }
 
   /** BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a read-then-write never fails on a stale snapshot. */
-  function immediate<T>(database: SqliteDatabaseLike, fn: () => T): T {
-    database.exec('BEGIN IMMEDIATE')
+  /** A write transaction; with the prepared statements at hand, no SQL is compiled per call. */
+  function immediate<T>(database: SqliteDatabaseLike, fn: () => T, s?: Statements): T {
+    if (s === undefined) database.exec('BEGIN IMMEDIATE')
+    else s.begin.run()
     try {
       const result = fn()
-      database.exec('COMMIT')
+      if (s === undefined) database.exec('COMMIT')
+      else s.commit.run()
       return result
     } catch (error) {
-      database.exec('ROLLBACK')
+      if (s === undefined) database.exec('ROLLBACK')
+      else s.rollback.run()
       throw error
     }
   }
@@ -375,7 +387,47 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   }
 
   function write<T>(during: string, fn: (s: Statements) => T): T {
-    return run(during, (s) => immediate(db!, () => fn(s)))
+    return run(during, (s) => immediate(db!, () => fn(s), s))
+  }
+
+  /**
+   * Group commit: writes made while the event loop is busy (concurrent `trackCart` calls) wait
+   * for one turn and share one transaction, so one commit (the WAL write, by far the largest
+   * cost) serves them all. Each write runs inside its own savepoint: one that fails is undone
+   * alone and rejects only its caller. Every caller resolves after the commit: as durable as a
+   * write of its own.
+   */
+  let group: { apply: (s: Statements) => void; during: string; done: (error: unknown) => void }[] = []
+  function grouped(during: string, apply: (s: Statements) => void): Promise<void> {
+    return new Promise((resolve, reject) => {
+      group.push({ apply, during, done: (error) => (error === undefined ? resolve() : reject(error)) })
+      if (group.length === 1) nextTurn(commitGroup)
+    })
+  }
+
+  function commitGroup(): void {
+    const writes = group
+    group = []
+    const failures = new Map<number, unknown>()
+    try {
+      write(writes[0]!.during, (s) => {
+        if (writes.length === 1) return writes[0]!.apply(s)
+        writes.forEach((w, i) => {
+          s.savepoint.run()
+          try {
+            w.apply(s)
+          } catch (error) {
+            s.rollbackToSavepoint.run()
+            failures.set(i, storeError(error, w.during))
+          }
+          s.releaseSavepoint.run()
+        })
+      })
+    } catch (error) {
+      for (const w of writes) w.done(error)
+      return
+    }
+    writes.forEach((w, i) => w.done(failures.get(i)))
   }
 
   function settleOne(s: Statements, owner: string, { cartId, rev, settlement }: SettleItem): SettleResult {
@@ -497,7 +549,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       const save = (s: Statements) =>
         s.upsertCart.run(c.id, c.profileId, c.deviceId, items, c.currency, c.status, ms(c.activityAt), ms(c.createdAt), ms(c.updatedAt))
       if (job === undefined && owner === undefined) return void run('saveCart', save)
-      reportingConflicts(() => write('saveCart', (s) => {
+      await grouped('saveCart', (s) => reportingConflicts(() => {
         if (owner !== undefined) writeProfile(s, owner.profile, owner.device)
         save(s)
         if (job === undefined) return

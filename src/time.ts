@@ -31,9 +31,31 @@ function addWholeDays(time: number, calendar: Duration, timeZone: string): numbe
   if (Object.values(rest).some((value) => value !== undefined && value !== 0)) return null
   if (!Number.isInteger(days) || !Number.isInteger(weeks)) return null
   const moved = time + (weeks * 7 + days) * DAY
-  const offset = tzOffset(timeZone, new Date(time))
-  const steady = offset === tzOffset(timeZone, new Date(moved - DAY)) && offset === tzOffset(timeZone, new Date(moved + DAY))
+  const offset = offsetAt(timeZone, time)
+  const steady = offset === offsetAt(timeZone, moved - DAY) && offset === offsetAt(timeZone, moved + DAY)
   return steady ? moved : null
+}
+
+const HOUR = 3_600_000
+/** UTC offsets by zone and hour; only hours whose two ends agree are kept. */
+const offsets = new Map<string, number>()
+
+/**
+ * The zone's UTC offset at `time` (minutes, as `tzOffset`), remembered per hour: an hour with the
+ * same offset at its first and last millisecond has it throughout (no zone changes its offset
+ * twice within an hour), so the next lookups in that hour cost a map read instead of an
+ * `Intl.DateTimeFormat` call.
+ */
+function offsetAt(timeZone: string, time: number): number {
+  const hour = Math.floor(time / HOUR)
+  const key = `${timeZone} ${hour}`
+  const known = offsets.get(key)
+  if (known !== undefined) return known
+  const first = tzOffset(timeZone, new Date(hour * HOUR))
+  if (first !== tzOffset(timeZone, new Date(hour * HOUR + HOUR - 1))) return tzOffset(timeZone, new Date(time))
+  if (offsets.size >= 10_000) offsets.clear()
+  offsets.set(key, first)
+  return first
 }
 
 export function subtractDuration(date: Date, duration: Duration, timeZone: string): Date {

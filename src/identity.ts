@@ -14,11 +14,11 @@ import type { Core } from './core.js'
 import type { IdentityKeys } from './inputs.js'
 import { isRelanceError } from './errors.js'
 import type { ConsentRecord, ProfileRecord, ProfileWrite } from './stores/types.js'
-import { randomId } from './tokens.js'
+import { orderedId } from './tokens.js'
 
 export function newProfile(at: Date): ProfileRecord {
   return {
-    id: randomId(), customerId: null, email: null, firstName: null, locale: null, timeZone: null,
+    id: orderedId(at), customerId: null, email: null, firstName: null, locale: null, timeZone: null,
     marketing: { state: 'unknown', at: null, source: null },
     hasPurchased: false, lastOrderAt: null, createdAt: at, updatedAt: at,
   }

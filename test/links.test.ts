@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { createRelance, memoryStore, memoryTransport } from '../src/index.js'
-import { deriveKeys, randomId, signToken } from '../src/tokens.js'
+import { deriveKeys, orderedId, randomId, signToken } from '../src/tokens.js'
 import { ITEMS, SECRET, SHOP, FakeClock, consentingShopper, linksIn, setup, tokenOf } from './helpers/engine.js'
 
 async function oneEmail() {
@@ -187,3 +187,17 @@ describe('identity', () => {
     expect(new Set(results.map((r) => r.profileId)).size).toBe(1)
   })
 })
+
+describe('profile ids', () => {
+  it('sort by creation (also within one millisecond and when the clock steps back), never repeat, and end in 128 random bits', () => {
+    const at = new Date('2026-06-10T08:00:00Z')
+    const times = [0, 0, 0, 5, 5, 1000, 999, 2000, 2000, 3_600_000].map((ms) => new Date(at.getTime() + ms))
+    const ids = times.map((t) => orderedId(t))
+    expect([...ids].sort()).toEqual(ids)
+    expect(new Set(ids).size).toBe(ids.length)
+    for (const id of ids) expect(id).toMatch(/^[0-9a-f]{18}[A-Za-z0-9_-]{22}$/)
+    // The random tails are independent: no two share even a prefix of 8 characters here.
+    expect(new Set(ids.map((id) => id.slice(18, 26))).size).toBe(ids.length)
+  })
+})
+

@@ -80,7 +80,7 @@ describe('sqliteStore', () => {
     await b.close()
   })
 
-  it('concurrent cart writes share one commit; one that fails is undone alone and rejects only its caller', async () => {
+  it('concurrent cart writes share one commit; when one fails, the others are still written and only its caller fails', async () => {
     const db = new Database(filename)
     // Count the commits the store makes through the database it was given.
     let commits = 0
@@ -101,6 +101,16 @@ describe('sqliteStore', () => {
     await store.init()
     await store.saveProfile(profileRecord('holder', { email: 'ana@example.com' }))
     const at = new Date('2026-06-10T09:00:00Z')
+    const ids = (table: string, column: string) => (db.prepare(`SELECT ${column} AS id FROM ${table} ORDER BY 1`).all() as { id: string }[]).map((r) => r.id)
+
+    commits = 0
+    await Promise.all([1, 2, 3].map((n) =>
+      store.saveCart(cartRecord(`cart-${n}`, `p-${n}`), { dueAt: at }, { profile: profileRecord(`p-${n}`), device: { deviceId: `d-${n}`, at } })))
+    expect(commits).toBe(1)
+    expect(ids('relance_carts', 'id')).toEqual(['cart-1', 'cart-2', 'cart-3'])
+    expect(ids('relance_jobs', 'cart_id')).toEqual(['cart-1', 'cart-2', 'cart-3'])
+    expect(ids('relance_devices', 'device_id')).toEqual(['d-1', 'd-2', 'd-3'])
+
     commits = 0
     const results = await Promise.allSettled([
       store.saveCart(cartRecord('cart-a', 'p-a'), { dueAt: at }, { profile: profileRecord('p-a'), device: { deviceId: 'd-a', at } }),
@@ -112,15 +122,11 @@ describe('sqliteStore', () => {
     const refused = (results[1] as PromiseRejectedResult).reason
     expect(isRelanceError(refused, 'STORE_ERROR')).toBe(true)
     expect((refused as { details?: { conflict?: string } }).details?.conflict).toBe('email')
-    expect(commits).toBe(1)
-    const ids = (table: string, column: string) => (db.prepare(`SELECT ${column} AS id FROM ${table} ORDER BY 1`).all() as { id: string }[]).map((r) => r.id)
-    expect(ids('relance_carts', 'id')).toEqual(['cart-a', 'cart-c'])
-    expect(ids('relance_jobs', 'cart_id')).toEqual(['cart-a', 'cart-c'])
-    expect(ids('relance_profiles', 'id')).toEqual(['holder', 'p-a'])
-    expect(ids('relance_devices', 'device_id')).toEqual(['d-a'])
-    // A single write alone: its own commit, its failure its own.
-    await expect(store.saveCart(cartRecord('cart-b', 'p-b'), { dueAt: at }, { profile: profileRecord('p-b', { email: 'ana@example.com' }) })).rejects.toThrow(/email/)
-    expect(commits).toBe(1)
+    expect(commits).toBe(2) // the group was rolled back, then each write ran alone
+    expect(ids('relance_carts', 'id')).toEqual(['cart-1', 'cart-2', 'cart-3', 'cart-a', 'cart-c'])
+    expect(ids('relance_jobs', 'cart_id')).toEqual(['cart-1', 'cart-2', 'cart-3', 'cart-a', 'cart-c'])
+    expect(ids('relance_profiles', 'id')).toEqual(['holder', 'p-1', 'p-2', 'p-3', 'p-a'])
+    expect(ids('relance_devices', 'device_id')).toEqual(['d-1', 'd-2', 'd-3', 'd-a'])
     await store.close()
     db.close()
   })

@@ -152,9 +152,6 @@ const SQL = {
   begin: `BEGIN IMMEDIATE`,
   commit: `COMMIT`,
   rollback: `ROLLBACK`,
-  savepoint: `SAVEPOINT relance_write`,
-  rollbackToSavepoint: `ROLLBACK TO relance_write`,
-  releaseSavepoint: `RELEASE relance_write`,
   migrationsTable: `CREATE TABLE IF NOT EXISTS relance_migrations (version INTEGER PRIMARY KEY)`,
   appliedVersions: `SELECT version FROM relance_migrations`,
   recordMigration: `INSERT INTO relance_migrations (version) VALUES (?)`,
@@ -393,11 +390,12 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   /**
    * Group commit: writes made while the event loop is busy (concurrent `trackCart` calls) wait
    * for one turn and share one transaction, so one commit (the WAL write, by far the largest
-   * cost) serves them all. Each write runs inside its own savepoint: one that fails is undone
-   * alone and rejects only its caller. Every caller resolves after the commit: as durable as a
-   * write of its own.
+   * cost) serves them all. Every caller resolves after the commit: as durable as a write of its
+   * own. If one write fails, the transaction is rolled back and each write runs again in a
+   * transaction of its own, so a failure is its caller's alone. (No savepoint per write: SQLite
+   * keeps a savepoint's undo pages in a temporary file, which tripled the cost of each insert.)
    */
-  let group: { apply: (s: Statements) => void; during: string; done: (error: unknown) => void }[] = []
+  let group: { apply: (s: Statements) => void; during: string; done: (error?: unknown) => void }[] = []
   function grouped(during: string, apply: (s: Statements) => void): Promise<void> {
     return new Promise((resolve, reject) => {
       group.push({ apply, during, done: (error) => (error === undefined ? resolve() : reject(error)) })
@@ -408,26 +406,24 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   function commitGroup(): void {
     const writes = group
     group = []
-    const failures = new Map<number, unknown>()
     try {
       write(writes[0]!.during, (s) => {
-        if (writes.length === 1) return writes[0]!.apply(s)
-        writes.forEach((w, i) => {
-          s.savepoint.run()
-          try {
-            w.apply(s)
-          } catch (error) {
-            s.rollbackToSavepoint.run()
-            failures.set(i, storeError(error, w.during))
-          }
-          s.releaseSavepoint.run()
-        })
+        for (const w of writes) w.apply(s)
       })
     } catch (error) {
-      for (const w of writes) w.done(error)
+      if (writes.length === 1) return writes[0]!.done(error)
+      for (const w of writes) {
+        try {
+          write(w.during, w.apply)
+        } catch (alone) {
+          w.done(alone)
+          continue
+        }
+        w.done()
+      }
       return
     }
-    writes.forEach((w, i) => w.done(failures.get(i)))
+    for (const w of writes) w.done()
   }
 
   function settleOne(s: Statements, owner: string, { cartId, rev, settlement }: SettleItem): SettleResult {

@@ -279,23 +279,17 @@ export function createRelance(options: RelanceOptions): Relance {
     const { batchSize, concurrency } = resolved.worker
     const seen = new Set<string>()
     nextTickIn = null
-    // Three writes are in flight at once: the previous batch's settlements, the claim of the next
-    // batch (both while this one is processed) and this batch's own work. A claimed job stays
-    // leased until its settlement is written, so it cannot be claimed twice in between; the
-    // next batch's carts are read only when its turn comes, so decisions stay fresh.
+    // A batch is claimed and its carts read in one call (one statement on PostgreSQL) while the
+    // previous batch's settlements are written: a job stays leased until its settlement is
+    // written, so it cannot be claimed twice in between.
     let writing: Promise<{ error: unknown } | null> | null = null
     const written = async () => {
       const failure = await writing
       writing = null
       if (failure !== null) throw failure.error
     }
-    const claim = () => store.claimDue({ now: at, limit: batchSize, owner: core.workerId, leaseUntil: addDuration(at, resolved.worker.lease, 'UTC') })
-      .then((jobs) => ({ jobs, error: null }), (error: unknown) => ({ jobs: [], error }))
-    let claiming = claim()
     for (;;) {
-      const claimed = await claiming
-      if (claimed.error !== null) throw claimed.error
-      const { jobs } = claimed
+      const { jobs, views } = await store.claimBatch({ now: at, limit: batchSize, owner: core.workerId, leaseUntil: addDuration(at, resolved.worker.lease, 'UTC') })
       state.counts.claimed += jobs.length
       const fresh = jobs.filter((job) => !seen.has(job.cartId))
       // A job settled due again within this tick waits for the next one (no loops, no bursts).
@@ -303,10 +297,7 @@ export function createRelance(options: RelanceOptions): Relance {
         if (seen.has(job.cartId)) state.settlements.push({ cartId: job.cartId, rev: job.rev, settlement: { state: 'pending', dueAt: new Date(at.getTime() + 1), attempts: job.attempts, note: 'next-tick' } })
         seen.add(job.cartId)
       }
-      // One read for the whole batch; a failure leaves the leases to expire (retried later).
-      const views = fresh.length === 0 ? new Map() : await store.viewCarts(fresh.map((job) => job.cartId))
       const more = jobs.length === batchSize && fresh.length > 0
-      if (more) claiming = claim()
       let next = 0
       const run = async () => {
         while (next < fresh.length) {

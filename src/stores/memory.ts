@@ -1,5 +1,5 @@
 import { profileConflict } from './errors.js'
-import { isSuperseded } from './view.js'
+import { claimThenView, isSuperseded } from './view.js'
 import type {
   AssignmentRecord, CartRecord, CartView, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord,
   PurgeResult, SendRecord, Settlement, SettleResult, Store, SuppressionRecord, TimeRange,
@@ -384,6 +384,10 @@ export function memoryStore(): Store {
 
     async settle(cartId, owner, rev, settlement: Settlement) {
       return settle(cartId, owner, rev, settlement)
+    },
+
+    async claimBatch(options) {
+      return claimThenView(this, options)
     },
 
     async settleMany(owner, items) {

@@ -197,6 +197,31 @@ function ownedCart(device: boolean, job: string): string {
   return `WITH profile AS (${upsertProfile(11)})${link}, cart AS (${UPSERT_CART})\n${job}`
 }
 
+// A claim: due, unleased jobs, earliest first; rows another claimer has locked are skipped.
+const CLAIM = `WITH due AS (
+  SELECT cart_id FROM {schema}.relance_jobs
+  WHERE state = 'pending' AND due_at <= $1 AND (owner IS NULL OR lease_until <= $1)
+  ORDER BY due_at
+  LIMIT $2
+  FOR UPDATE SKIP LOCKED
+), claimed AS (
+  UPDATE {schema}.relance_jobs AS j SET owner = $3, lease_until = $4
+  FROM due WHERE j.cart_id = due.cart_id
+  RETURNING j.*
+)`
+
+// A cart's view (cart c): its profile, whether a newer cart of the person exists, its send log.
+// Correlated subqueries keep every lookup on an index (a join on profiles was planned as a scan
+// of the whole table). COLLATE "C": ids compare by code point, as the contract says.
+const VIEW_COLUMNS = `to_jsonb(c) AS cart,
+  (SELECT to_jsonb(p) FROM {schema}.relance_profiles p WHERE p.id = c.profile_id) AS profile,
+  EXISTS (
+    SELECT 1 FROM {schema}.relance_carts o WHERE o.profile_id = c.profile_id AND o.id <> c.id
+      AND (o.activity_at > c.activity_at OR (o.activity_at = c.activity_at AND o.id COLLATE "C" > c.id COLLATE "C"))
+  ) AS superseded,
+  (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.step_index, s.created_at), '[]'::jsonb)
+    FROM {schema}.relance_sends s WHERE s.cart_id = c.id) AS sends`
+
 const profileValues = (p: ProfileRecord) => [
   p.id, p.customerId, p.email, p.firstName, p.locale, p.timeZone, p.marketing.state, p.marketing.at,
   p.marketing.source, p.hasPurchased, p.lastOrderAt, p.createdAt, p.updatedAt,
@@ -250,17 +275,12 @@ DELETE FROM {schema}.relance_assignments WHERE profile_id = $2
   getJob: `SELECT * FROM {schema}.relance_jobs WHERE cart_id = $1`,
   // Rows another claimer has locked are skipped, not waited for; FOR UPDATE re-checks the guard
   // on the newest row version, so a job claimed and committed meanwhile is not taken twice.
-  claimDue: `
-WITH due AS (
-  SELECT cart_id FROM {schema}.relance_jobs
-  WHERE state = 'pending' AND due_at <= $1 AND (owner IS NULL OR lease_until <= $1)
-  ORDER BY due_at
-  LIMIT $2
-  FOR UPDATE SKIP LOCKED
-)
-UPDATE {schema}.relance_jobs AS j SET owner = $3, lease_until = $4
-FROM due WHERE j.cart_id = due.cart_id
-RETURNING j.*`,
+  claimDue: `${CLAIM}\nSELECT * FROM claimed`,
+  // The claim and the read of the claimed carts, in one statement (the read sees the carts as
+  // they were when the statement started).
+  claimBatch: `${CLAIM}
+SELECT j.*, ${VIEW_COLUMNS}
+FROM claimed AS j LEFT JOIN {schema}.relance_carts c ON c.id = j.cart_id`,
   extendLease: `UPDATE {schema}.relance_jobs SET lease_until = $3 WHERE cart_id = $1 AND owner = $2`,
   // One statement for a batch: rows the owner still holds are released, and the settlement is
   // written where the revision still matches (otherwise the newer state is kept: yielded).
@@ -275,19 +295,8 @@ FROM unnest($2::text[], $3::integer[], $4::text[], $5::timestamptz[], $6::intege
 WHERE j.cart_id = i.cart_id AND j.owner = $1
 RETURNING j.cart_id, j.rev = i.rev AS applied`,
   // A batch's carts with their profile, send log and whether a newer cart of the person exists,
-  // in one statement (one snapshot). Correlated subqueries keep every lookup on an index (a join
-  // on profiles was planned as a scan of the whole table). COLLATE "C": ids compare by code
-  // point, as the contract says.
-  viewCarts: `
-SELECT to_jsonb(c) AS cart, (SELECT to_jsonb(p) FROM {schema}.relance_profiles p WHERE p.id = c.profile_id) AS profile,
-  EXISTS (
-    SELECT 1 FROM {schema}.relance_carts o WHERE o.profile_id = c.profile_id AND o.id <> c.id
-      AND (o.activity_at > c.activity_at OR (o.activity_at = c.activity_at AND o.id COLLATE "C" > c.id COLLATE "C"))
-  ) AS superseded,
-  (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.step_index, s.created_at), '[]'::jsonb)
-    FROM {schema}.relance_sends s WHERE s.cart_id = c.id) AS sends
-FROM {schema}.relance_carts c
-WHERE c.id = ANY($1::text[])`,
+  // in one statement (one snapshot).
+  viewCarts: `SELECT ${VIEW_COLUMNS} FROM {schema}.relance_carts c WHERE c.id = ANY($1::text[])`,
 
   reserveSend: `
 INSERT INTO {schema}.relance_sends (id, cart_id, profile_id, step, step_index, experiment_id, variant, outcome,
@@ -370,6 +379,19 @@ const UPDATABLE_SEND_FIELDS = {
   incentive: 'incentive',
   messageId: 'message_id',
 } as const
+
+// RETURNING of an UPDATE … FROM has no order: claims restore "earliest due first".
+const byDue = (a: JobRecord, b: JobRecord) => a.dueAt.getTime() - b.dueAt.getTime()
+
+function addView(views: Map<string, CartView>, row: Row): void {
+  const cart = map.cart(row.cart as Row)
+  views.set(cart.id, {
+    cart,
+    profile: row.profile === null ? null : map.profile(row.profile as Row),
+    superseded: row.superseded === true,
+    sends: (row.sends as Row[]).map(map.send),
+  })
+}
 
 const map = rowMappers({
   time: (v) => (v instanceof Date ? v : new Date(String(v))),
@@ -654,8 +676,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
 
     async claimDue({ now, limit, owner, leaseUntil }: ClaimOptions) {
       const { rows } = await query('claimDue', 'claimDue', [now, limit, owner, leaseUntil])
-      // RETURNING of an UPDATE … FROM has no order: restore "earliest due first".
-      return rows.map(map.job).sort((a: JobRecord, b: JobRecord) => a.dueAt.getTime() - b.dueAt.getTime())
+      return rows.map(map.job).sort(byDue)
     },
 
     async extendLease(cartId, owner, leaseUntil) {
@@ -671,16 +692,15 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     async viewCarts(cartIds) {
       const views = new Map<string, CartView>()
       if (cartIds.length === 0) return views
-      for (const row of (await query('viewCarts', 'viewCarts', [cartIds])).rows) {
-        const cart = map.cart(row.cart as Row)
-        views.set(cart.id, {
-          cart,
-          profile: row.profile === null ? null : map.profile(row.profile as Row),
-          superseded: row.superseded === true,
-          sends: (row.sends as Row[]).map(map.send),
-        })
-      }
+      for (const row of (await query('viewCarts', 'viewCarts', [cartIds])).rows) addView(views, row)
       return views
+    },
+
+    async claimBatch({ now, limit, owner, leaseUntil }: ClaimOptions) {
+      const { rows } = await query('claimBatch', 'claimBatch', [now, limit, owner, leaseUntil])
+      const views = new Map<string, CartView>()
+      for (const row of rows) if (row.cart !== null) addView(views, row)
+      return { jobs: rows.map(map.job).sort(byDue), views }
     },
 
     async reserveSend(r: SendRecord, lease) {

@@ -8,6 +8,7 @@
 import { RelanceError, invalidConfig } from '../errors.js'
 import { profileConflict } from './errors.js'
 import * as scripts from './redis-scripts.js'
+import { claimThenView } from './view.js'
 import type {
   AssignmentRecord, CartRecord, CartView, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
   SendRecord, Settlement, SettleItem, SettleResult, Store, SuppressionRecord, TimeRange,
@@ -240,6 +241,9 @@ export function redisStore(options: RedisStoreOptions): Store {
     extendLease: (cartId, owner, leaseUntil) => call('extendLease', async () => Number(await run('EXTEND', [cartId, owner, leaseUntil.getTime()])) === 1),
     settle: async (cartId, owner, rev, settlement: Settlement) => (await settleMany('settle', owner, [{ cartId, rev, settlement }]))[0]!,
     settleMany: (owner, items) => settleMany('settleMany', owner, items),
+    claimBatch(options) {
+      return claimThenView(this, options)
+    },
     viewCarts: (cartIds) => call('viewCarts', async () => {
       const views = new Map<string, CartView>()
       if (cartIds.length === 0) return views

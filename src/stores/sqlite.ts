@@ -2,6 +2,7 @@ import Database from 'better-sqlite3'
 import { RelanceError, invalidConfig } from '../errors.js'
 import { asProfileConflict, profileConflict } from './errors.js'
 import { incentiveJson, rowMappers, SCAN_PAGE, type Row } from './rows.js'
+import { claimThenView } from './view.js'
 import type {
   AssignmentRecord, CartView, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
   SendRecord, Settlement, SettleItem, SettleResult, Store, SuppressionRecord, TimeRange,
@@ -583,6 +584,10 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
 
     async settle(cartId, owner, rev, settlement: Settlement) {
       return run('settle', (s) => settleOne(s, owner, { cartId, rev, settlement }))
+    },
+
+    async claimBatch(options) {
+      return claimThenView(this, options)
     },
 
     async settleMany(owner, items) {

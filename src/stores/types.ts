@@ -254,6 +254,13 @@ export type Settlement =
  */
 export type SettleResult = 'applied' | 'yielded' | 'lost'
 
+/** A claimed batch with the views of its carts (`claimBatch`). */
+export interface ClaimedBatch {
+  jobs: JobRecord[]
+  /** By cart id; a claimed job whose cart no longer exists has none. */
+  views: Map<string, CartView>
+}
+
 /** One settlement of a batch (`settleMany`). */
 export interface SettleItem {
   cartId: string
@@ -343,6 +350,11 @@ export interface Store {
    * Two concurrent callers (in this process or another) never receive the same job.
    */
   claimDue(options: ClaimOptions): Promise<JobRecord[]>
+  /**
+   * `claimDue`, then `viewCarts` of the claimed carts: in one round trip where the backend can
+   * (one statement on PostgreSQL), else the two calls.
+   */
+  claimBatch(options: ClaimOptions): Promise<ClaimedBatch>
   /**
    * Move the lease end of a job whose `owner` is the caller. False (nothing written) when another
    * worker holds it or it was released. A lease past its end still counts as the caller's until

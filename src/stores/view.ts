@@ -1,5 +1,5 @@
 /** Pieces of `viewCarts` shared by the adapters that compute the view in JavaScript. */
-import type { CartRecord } from './types.js'
+import type { CartRecord, ClaimOptions, ClaimedBatch, Store } from './types.js'
 
 /** Code-point order (what PostgreSQL's `COLLATE "C"` and SQLite's BINARY give on UTF-8). */
 function codePointGreater(a: string, b: string): boolean {
@@ -11,4 +11,10 @@ export function isSuperseded(cart: CartRecord, carts: readonly Pick<CartRecord, 
   const t = cart.activityAt.getTime()
   return carts.some((other) => other.id !== cart.id
     && (other.activityAt.getTime() > t || (other.activityAt.getTime() === t && codePointGreater(other.id, cart.id))))
+}
+
+/** `claimBatch` for a backend without a combined statement: the claim, then the read. */
+export async function claimThenView(store: Store, options: ClaimOptions): Promise<ClaimedBatch> {
+  const jobs = await store.claimDue(options)
+  return { jobs, views: jobs.length === 0 ? new Map() : await store.viewCarts(jobs.map((job) => job.cartId)) }
 }

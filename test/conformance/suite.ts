@@ -583,6 +583,28 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(after.get('alone')).toMatchObject({ superseded: false, profile: { id: 'p1' } })
         expect(after.get('tie-b')!.superseded).toBe(true)
       })
+
+      it('claimBatch claims like claimDue and returns the views of the claimed carts', async () => {
+        await store.saveProfile(profileRecord('p1', { email: 'ana@example.com' }))
+        await store.saveCart(cartRecord('cart-1', 'p1', { activityAt: at(0) }))
+        await store.saveCart(cartRecord('cart-2', 'p1', { activityAt: at(MIN) }))
+        await store.reserveSend(sendRecord('s1', 'cart-1', 'p1', 'reminder', { outcome: 'sent', sentAt: at(0) }))
+        await store.schedule({ cartId: 'cart-1', profileId: 'p1', dueAt: at(0) })
+        await store.schedule({ cartId: 'cart-2', profileId: 'p1', dueAt: at(2 * MIN) })
+        await store.schedule({ cartId: 'gone', profileId: 'p1', dueAt: at(MIN) })
+        await store.schedule({ cartId: 'later', profileId: 'p1', dueAt: at(60 * MIN) })
+        expect(await store.claimBatch({ now: at(-MIN), limit: 5, owner: 'w1', leaseUntil: at(MIN) })).toEqual({ jobs: [], views: new Map() })
+        const batch = await store.claimBatch({ now: at(2 * MIN), limit: 5, owner: 'w1', leaseUntil: at(5 * MIN) })
+        expect(batch.jobs.map((j) => j.cartId)).toEqual(['cart-1', 'gone', 'cart-2'])
+        expect(batch.jobs.every((j) => j.owner === 'w1' && j.leaseUntil?.getTime() === at(5 * MIN).getTime())).toBe(true)
+        expect(await raw.job('gone')).toMatchObject({ owner: 'w1', leaseUntil: at(5 * MIN).getTime() })
+        expect([...batch.views.keys()].sort()).toEqual(['cart-1', 'cart-2'])
+        expect(batch.views).toEqual(await store.viewCarts(['cart-1', 'cart-2']))
+        expect(batch.views.get('cart-1')).toMatchObject({ superseded: true, sends: [{ id: 's1' }], profile: { email: 'ana@example.com' } })
+        // Claimed: a second batch gets nothing until the lease ends.
+        expect((await store.claimBatch({ now: at(3 * MIN), limit: 5, owner: 'w2', leaseUntil: at(9 * MIN) })).jobs).toEqual([])
+        expect((await store.claimBatch({ now: at(5 * MIN), limit: 5, owner: 'w2', leaseUntil: at(9 * MIN) })).jobs.map((j) => j.owner)).toEqual(['w2', 'w2', 'w2'])
+      })
     })
 
     // --- send log -------------------------------------------------------------------------------

@@ -14,6 +14,19 @@ import {
   knownKeys, localeOf, mailboxOf, objectOf, optionalString, stringOf, timeZoneOf, urlOf,
 } from './validate.js'
 
+/** Every method of the store contract: a store written for an older contract is refused at once. */
+const STORE_METHODS = [
+  'init', 'close', 'getProfile', 'findProfile', 'saveProfile', 'linkDevice', 'mergeProfiles', 'getCart', 'saveCart',
+  'listCarts', 'schedule', 'cancel', 'getJob', 'claimDue', 'claimBatch', 'extendLease', 'settle', 'settleMany',
+  'viewCarts', 'reserveSend', 'updateSend', 'getSend', 'listCartSends', 'listProfileSends', 'recordClick', 'saveOrder',
+  'assign', 'getAssignment', 'suppress', 'getSuppression', 'unsuppress', 'forgetProfile', 'purge', 'scanSends',
+  'scanOrders', 'scanAssignments', 'scanSuppressions',
+] as const satisfies readonly (keyof Store)[]
+// Compile-time: the list names every method of `Store`.
+type StoreMethod = { [K in keyof Store]: Store[K] extends (...args: never[]) => unknown ? K : never }[keyof Store]
+const everyStoreMethod: Exclude<StoreMethod, (typeof STORE_METHODS)[number]> extends never ? true : never = true
+void everyStoreMethod
+
 export interface ShopOptions {
   /** Sender identity shown in every email. */
   name: string
@@ -431,8 +444,13 @@ export function resolveOptions(input: unknown, renderer: Renderer | undefined): 
   if (options.clock !== undefined && (!isPlainObject(options.clock) || typeof options.clock.now !== 'function')) {
     throw fail('clock', 'must be an object with a now() method returning a Date')
   }
-  if (options.store !== undefined && (!isPlainObject(options.store) || typeof options.store.claimDue !== 'function')) {
-    throw fail('store', 'must be a store such as memoryStore() or sqliteStore({ filename })')
+  if (options.store !== undefined) {
+    if (!isPlainObject(options.store)) throw fail('store', 'must be a store such as memoryStore() or sqliteStore({ filename })')
+    const store = options.store as unknown as Record<string, unknown>
+    const missing = STORE_METHODS.filter((method) => typeof store[method] !== 'function')
+    if (missing.length > 0) {
+      throw fail('store', `must be a store such as memoryStore() or sqliteStore({ filename }); this one lacks ${missing.join(', ')} (see src/stores/types.ts)`)
+    }
   }
   if (options.transport !== undefined && (!isPlainObject(options.transport) || typeof options.transport.send !== 'function')) {
     throw fail('transport', 'must be a transport such as memoryTransport() or nodemailerTransport({ smtp })')

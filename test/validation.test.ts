@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { createRelance, type RelanceOptions } from '../src/index.js'
+import { createRelance, memoryStore, type RelanceOptions } from '../src/index.js'
 import { ITEMS, SECRET, SHOP, consentingShopper, setup } from './helpers/engine.js'
 
 const ok = { cartId: 'c1', deviceId: 'device-1', items: ITEMS, currency: 'EUR' }
@@ -84,6 +84,7 @@ describe('options are validated eagerly with INVALID_CONFIG naming the option an
     ['an unknown option', { quietHour: false }, 'quietHour'],
     ['a hook that is not a function', { beforeSend: 'yes' }, 'beforeSend'],
     ['a store that is not a store', { store: {} }, 'store'],
+    ['a store written for an older contract', { store: (() => { const { claimBatch: _c, settleMany: _s, viewCarts: _v, ...old } = memoryStore(); return old })() }, 'store'],
   ]
   it.each(cases)('%s', (_name, override, field) => {
     let error: unknown
@@ -94,6 +95,11 @@ describe('options are validated eagerly with INVALID_CONFIG naming the option an
     }
     expect(error).toMatchObject({ name: 'RelanceError', code: 'INVALID_CONFIG', field })
     expect((error as Error).message).toContain(field)
+  })
+
+  it('names the methods a store written for an older contract lacks', () => {
+    const { claimBatch: _c, settleMany: _s, viewCarts: _v, ...old } = memoryStore()
+    expect(() => createRelance({ ...base, store: old } as RelanceOptions)).toThrow(/lacks claimBatch, settleMany, viewCarts/)
   })
 
   it('never mutates the options it was given', () => {

@@ -137,12 +137,19 @@ export function createRelance(options: RelanceOptions): Relance {
     const command = parseTrackCart(input, now(), resolved.limits.maxItems)
     await core.ready()
     return core.locks.run([`cart:${command.cartId}`], async () => {
-      const existing = await store.getCart(command.cartId)
-      // Snapshots can arrive out of order (retries, queues): the newest one wins.
-      if (existing !== null && existing.activityAt.getTime() > command.at.getTime()) return { profileId: existing.profileId }
+      // The cart is read together with the identity lookups (under this cart lock all along).
+      let existing: CartRecord | null = null
       let status: CartRecord['status'] = command.items.length === 0 ? 'empty' : 'open'
-      // A bought cart that the shop reports again unchanged is not a new abandonment.
-      if (existing?.status === 'ordered' && status === 'open' && sameItems(existing.items, command.items)) status = 'ordered'
+      const readCart = async () => {
+        existing = await store.getCart(command.cartId)
+        // Snapshots can arrive out of order (retries, queues): the newest one wins, and an older
+        // one changes nothing, identity included.
+        if (existing !== null && existing.activityAt.getTime() > command.at.getTime()) return false
+        // A bought cart that the shop reports again unchanged is not a new abandonment.
+        status = command.items.length === 0 ? 'empty' : 'open'
+        if (existing?.status === 'ordered' && status === 'open' && sameItems(existing.items, command.items)) status = 'ordered'
+        return true
+      }
       const snapshot = (profile: ProfileRecord): CartRecord => ({
         id: command.cartId,
         profileId: profile.id,
@@ -159,8 +166,9 @@ export function createRelance(options: RelanceOptions): Relance {
         ? { dueAt: addDuration(command.at, firstDelay, zoneOf(profile)) }
         : { cancel: status === 'empty' ? 'emptied' : 'ordered' }
       let saved = false
-      let profile = (await resolveProfile(core, command, command.at, {
+      const found = await resolveProfile(core, command, command.at, {
         create: true,
+        alongside: readCart,
         // The person's own cart (or a new one) is saved with the profile's write, in one store
         // write: a new visitor's first cart is one round trip. A cart another profile holds
         // waits for the join below.
@@ -169,7 +177,9 @@ export function createRelance(options: RelanceOptions): Relance {
           await store.saveCart(snapshot(p), job(p), write ?? undefined)
           return (saved = true)
         },
-      }))!
+      })
+      if (found === null) return { profileId: existing!.profileId } // an older snapshot
+      let profile = found
       if (saved) return { profileId: profile.id }
       const owner = await store.getProfile(existing!.profileId)
       if (owner !== null) profile = (await joinOverCart(core, owner, profile, command.at)) ?? profile

@@ -97,6 +97,12 @@ export interface ResolveOptions {
    * Resolves true when it did; false leaves the write to `saveProfile`.
    */
   commit?: (profile: ProfileRecord, write: ProfileWrite | null) => Promise<boolean>
+  /**
+   * A read of the caller's own, made together with the identity lookups (one round trip of
+   * latency for both); when it resolves false, nothing is resolved or written and the result is
+   * null. For a read the caller's own lock already guards (trackCart's cart).
+   */
+  alongside?: () => Promise<boolean>
 }
 
 /**
@@ -131,12 +137,14 @@ export async function resolveProfile(
 
 async function resolveOnce(core: Core, keys: IdentityKeys, at: Date, options: ResolveOptions): Promise<ProfileRecord | null> {
   const { store } = core
-  // Independent reads under the same locks: one round trip of latency, not three.
-  const [byCustomer, byEmail, byDevice] = await Promise.all([
+  // Independent reads under the same locks: one round trip of latency, not up to four.
+  const [byCustomer, byEmail, byDevice, proceed] = await Promise.all([
     keys.customerId === null ? null : store.findProfile({ customerId: keys.customerId }),
     keys.email === null ? null : store.findProfile({ email: keys.email }),
     keys.deviceId === null ? null : store.findProfile({ deviceId: keys.deviceId }),
+    options.alongside === undefined ? true : options.alongside(),
   ])
+  if (!proceed) return null
 
   let target: ProfileRecord | null = byCustomer
   if (byEmail !== null && byEmail.id !== target?.id) {

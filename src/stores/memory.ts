@@ -57,17 +57,20 @@ interface StoredJob extends JobRecord {
   seq: number
 }
 
-function addTo<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
-  let set = index.get(key)
-  if (set === undefined) index.set(key, (set = new Set()))
-  set.add(value)
+// Secondary indexes (profile → its carts, devices, sends…) hold a few ids each: a small array
+// costs a fraction of a Set's memory, and the store holds one per person and index.
+function addTo<K, V>(index: Map<K, V[]>, key: K, value: V): void {
+  const ids = index.get(key)
+  if (ids === undefined) index.set(key, [value])
+  else if (!ids.includes(value)) ids.push(value)
 }
 
-function removeFrom<K, V>(index: Map<K, Set<V>>, key: K, value: V): void {
-  const set = index.get(key)
-  if (set === undefined) return
-  set.delete(value)
-  if (set.size === 0) index.delete(key)
+function removeFrom<K, V>(index: Map<K, V[]>, key: K, value: V): void {
+  const ids = index.get(key)
+  if (ids === undefined) return
+  const at = ids.indexOf(value)
+  if (at !== -1) ids.splice(at, 1)
+  if (ids.length === 0) index.delete(key)
 }
 
 function inRange(at: Date, range: TimeRange): boolean {
@@ -106,23 +109,23 @@ export function memoryStore(): Store {
   const byCustomer = new Map<string, string>()
   const byEmail = new Map<string, string>()
   const devices = new Map<string, { profileId: string; at: Date }>()
-  const devicesOf = new Map<string, Set<string>>()
+  const devicesOf = new Map<string, string[]>()
 
   const carts = new Map<string, CartRecord>()
-  const cartsOf = new Map<string, Set<string>>()
+  const cartsOf = new Map<string, string[]>()
   const jobs = new Map<string, StoredJob>()
   const heap = new WakeHeap()
   let seq = 0
 
   const sends = new Map<string, SendRecord>()
   const sendByCartStep = new Map<string, string>()
-  const sendsOfCart = new Map<string, Set<string>>()
-  const sendsOf = new Map<string, Set<string>>()
+  const sendsOfCart = new Map<string, string[]>()
+  const sendsOf = new Map<string, string[]>()
 
   const orders = new Map<string, OrderRecord>()
-  const ordersOf = new Map<string, Set<string>>()
+  const ordersOf = new Map<string, string[]>()
   const assignments = new Map<string, AssignmentRecord>()
-  const assignmentsOf = new Map<string, Set<string>>()
+  const assignmentsOf = new Map<string, string[]>()
   const suppressions = new Map<string, SuppressionRecord>()
 
   const cartStepKey = (cartId: string, step: string) => `${cartId}\u0000${step}`

@@ -2,6 +2,7 @@
 import { createHash } from 'node:crypto'
 import { TZDate, tzOffset } from '@date-fns/tz'
 import { add, type Duration } from 'date-fns'
+import { BoundedMap } from './bounded-map.js'
 
 /**
  * Adds a Duration the way people read it: calendar parts (years, months, weeks, days) move the
@@ -38,7 +39,7 @@ function addWholeDays(time: number, calendar: Duration, timeZone: string): numbe
 
 const HOUR = 3_600_000
 /** UTC offsets by zone and hour; only hours whose two ends agree are kept. */
-const offsets = new Map<string, number>()
+const offsets = new BoundedMap<string, number>()
 
 /**
  * The zone's UTC offset at `time` (minutes, as `tzOffset`), remembered per hour: an hour with the
@@ -53,7 +54,6 @@ function offsetAt(timeZone: string, time: number): number {
   if (known !== undefined) return known
   const first = tzOffset(timeZone, new Date(hour * HOUR))
   if (first !== tzOffset(timeZone, new Date(hour * HOUR + HOUR - 1))) return tzOffset(timeZone, new Date(time))
-  if (offsets.size >= 10_000) offsets.clear()
   offsets.set(key, first)
   return first
 }

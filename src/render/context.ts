@@ -4,6 +4,7 @@
  * compile in strict mode, where a missing key is an error: that is how a typo is caught.
  * `templates/README.md` documents this shape for marketers; keep them in step.
  */
+import { BoundedMap } from '../bounded-map.js'
 import { formatLocalDate, formatMoney, formatPercent, pluralForm } from './helpers.js'
 import type { RenderIncentive, RenderInput, RenderItem } from './types.js'
 
@@ -66,17 +67,13 @@ export interface TemplateContext {
 }
 
 /** Checked URLs (input → result): the shop's and its products' URLs come back in every email. */
-const checkedUrls = new Map<string, string | null>()
-const MAX_URLS = 10_000
+const checkedUrls = new BoundedMap<string, string | null>()
 
 /** Only absolute http(s) URLs survive; anything else (`javascript:`, `data:`, relative) is dropped. */
 export function safeUrl(value: string | null | undefined): string | null {
   if (value === undefined || value === null) return null
   let checked = checkedUrls.get(value)
-  if (checked === undefined) {
-    if (checkedUrls.size >= MAX_URLS) checkedUrls.clear()
-    checkedUrls.set(value, (checked = parseSafeUrl(value)))
-  }
+  if (checked === undefined) checkedUrls.set(value, (checked = parseSafeUrl(value)))
   return checked
 }
 

@@ -7,6 +7,7 @@ import { TZDate } from '@date-fns/tz'
 import { format as formatDate, type Locale } from 'date-fns'
 import { enGB, enUS, fr } from 'date-fns/locale'
 import Handlebars from 'handlebars'
+import { BoundedMap } from '../bounded-map.js'
 
 /** Helpers a template may call. Anything else fails at compile time. */
 export const HELPER_NAMES = ['money', 'date', 'plural', 't', 'eq', 'gt'] as const
@@ -27,11 +28,8 @@ function dateLocale(tag: string): Locale {
 }
 
 // Building an Intl formatter costs about as much as rendering a whole email: keep them.
-const moneyFormats = new Map<string, { format: Intl.NumberFormat; divisor: number; texts: Map<number, string> }>()
+const moneyFormats = new Map<string, { format: Intl.NumberFormat; divisor: number; texts: BoundedMap<number, string> }>()
 const percentFormats = new Map<string, Intl.NumberFormat>()
-
-/** Formatted amounts kept per locale and currency; a bound, as amounts come from customer data. */
-const MAX_AMOUNTS = 10_000
 
 /** Integer minor units → `49,90 €` (fr) or `€49.90` (en), with the currency's own decimals. */
 export function formatMoney(minor: number, currency: string, locale: string): string {
@@ -39,17 +37,14 @@ export function formatMoney(minor: number, currency: string, locale: string): st
   let entry = moneyFormats.get(key)
   if (entry === undefined) {
     const format = new Intl.NumberFormat(locale, { style: 'currency', currency })
-    entry = { format, divisor: 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2), texts: new Map() }
+    entry = { format, divisor: 10 ** (format.resolvedOptions().maximumFractionDigits ?? 2), texts: new BoundedMap() }
     moneyFormats.set(key, entry)
   }
   // A catalogue repeats its prices and formatting one costs about 0.4 µs: format each amount
   // once. -0 (`-0,00 €`) is not kept, as a Map holds it under the key 0.
   if (Object.is(minor, -0)) return entry.format.format(minor / entry.divisor)
   let text = entry.texts.get(minor)
-  if (text === undefined) {
-    if (entry.texts.size >= MAX_AMOUNTS) entry.texts.clear()
-    entry.texts.set(minor, (text = entry.format.format(minor / entry.divisor)))
-  }
+  if (text === undefined) entry.texts.set(minor, (text = entry.format.format(minor / entry.divisor)))
   return text
 }
 
@@ -60,17 +55,14 @@ export function formatPercent(percent: number, locale: string): string {
   return format.format(percent / 100)
 }
 
-const dates = new Map<string, string>()
+const dates = new BoundedMap<string, string>()
 
 /** A date in the recipient's zone with a date-fns pattern (`PPP` by default: `12 juin 2026`). */
 export function formatLocalDate(at: Date, pattern: string, locale: string, timeZone: string): string {
   // Codes of one campaign share their end date: formatting it once per batch is enough.
   const key = `${at.getTime()}|${pattern}|${locale}|${timeZone}`
   let text = dates.get(key)
-  if (text === undefined) {
-    if (dates.size > 10_000) dates.clear()
-    dates.set(key, (text = formatDate(new TZDate(at.getTime(), timeZone), pattern, { locale: dateLocale(locale) })))
-  }
+  if (text === undefined) dates.set(key, (text = formatDate(new TZDate(at.getTime(), timeZone), pattern, { locale: dateLocale(locale) })))
   return text
 }
 
@@ -84,8 +76,7 @@ export function pluralForm(count: number, locale: string): 'one' | 'other' {
 }
 
 /** Each translated string split once around its `{name}` placeholders: literal, name, literal, … */
-const placeholders = new Map<string, string[]>()
-const MAX_STRINGS = 10_000
+const placeholders = new BoundedMap<string, string[]>()
 
 /**
  * Replaces `{name}` in a string with hash arguments: `{{t "cart.more" count=3}}`. Several calls per
@@ -93,10 +84,7 @@ const MAX_STRINGS = 10_000
  */
 export function interpolate(text: string, values: Record<string, unknown>): string {
   let parts = placeholders.get(text)
-  if (parts === undefined) {
-    if (placeholders.size >= MAX_STRINGS) placeholders.clear()
-    placeholders.set(text, (parts = text.split(/\{(\w+)\}/)))
-  }
+  if (parts === undefined) placeholders.set(text, (parts = text.split(/\{(\w+)\}/)))
   let out = parts[0]!
   for (let i = 1; i < parts.length; i += 2) {
     const name = parts[i]!

@@ -231,7 +231,7 @@ export function memoryStore(): Store {
   }
 
   function cartSends(cartId: string): SendRecord[] {
-    return [...(sendsOfCart.get(cartId) ?? [])]
+    return (sendsOfCart.get(cartId) ?? [])
       .map((id) => copy(sends.get(id)!))
       .sort((a, b) => a.stepIndex - b.stepIndex)
   }
@@ -342,7 +342,7 @@ export function memoryStore(): Store {
     },
 
     async listCarts(profileId) {
-      return [...(cartsOf.get(profileId) ?? [])].map((id) => copy(carts.get(id)!))
+      return (cartsOf.get(profileId) ?? []).map((id) => copy(carts.get(id)!))
     },
 
     async schedule({ cartId, profileId, dueAt }) {
@@ -403,7 +403,7 @@ export function memoryStore(): Store {
         const cart = carts.get(id)
         if (cart === undefined) continue
         const profile = profiles.get(cart.profileId)
-        const others = [...(cartsOf.get(cart.profileId) ?? [])].map((other) => carts.get(other)!)
+        const others = (cartsOf.get(cart.profileId) ?? []).map((other) => carts.get(other)!)
         views.set(id, {
           cart: copy(cart),
           profile: profile === undefined ? null : copy(profile),
@@ -445,7 +445,7 @@ export function memoryStore(): Store {
     },
 
     async listProfileSends(profileId, since) {
-      return [...(sendsOf.get(profileId) ?? [])]
+      return (sendsOf.get(profileId) ?? [])
         .map((id) => sends.get(id)!)
         .filter((send) => send.createdAt.getTime() >= since.getTime())
         .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())

@@ -197,7 +197,9 @@ function ownedCart(device: boolean, job: string): string {
   return `WITH profile AS (${upsertProfile(11)})${link}, cart AS (${UPSERT_CART})\n${job}`
 }
 
-// A claim: due, unleased jobs, earliest first; rows another claimer has locked are skipped.
+// A claim: due, unleased jobs, earliest first. Rows another claimer has locked are skipped, not
+// waited for; FOR UPDATE re-checks the guard on the newest row version, so a job claimed and
+// committed meanwhile is not taken twice.
 const CLAIM = `WITH due AS (
   SELECT cart_id FROM {schema}.relance_jobs
   WHERE state = 'pending' AND due_at <= $1 AND (owner IS NULL OR lease_until <= $1)
@@ -273,8 +275,6 @@ DELETE FROM {schema}.relance_assignments WHERE profile_id = $2
   schedule: schedule('$3'),
   cancel: cancel('$2'),
   getJob: `SELECT * FROM {schema}.relance_jobs WHERE cart_id = $1`,
-  // Rows another claimer has locked are skipped, not waited for; FOR UPDATE re-checks the guard
-  // on the newest row version, so a job claimed and committed meanwhile is not taken twice.
   claimDue: `${CLAIM}\nSELECT * FROM claimed`,
   // The claim and the read of the claimed carts, in one statement (the read sees the carts as
   // they were when the statement started).

@@ -150,9 +150,6 @@ CREATE INDEX relance_suppressions_at ON relance_suppressions (at, key);
 ]
 
 const SQL = {
-  begin: `BEGIN IMMEDIATE`,
-  commit: `COMMIT`,
-  rollback: `ROLLBACK`,
   migrationsTable: `CREATE TABLE IF NOT EXISTS relance_migrations (version INTEGER PRIMARY KEY)`,
   appliedVersions: `SELECT version FROM relance_migrations`,
   recordMigration: `INSERT INTO relance_migrations (version) VALUES (?)`,
@@ -319,6 +316,8 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   let db: SqliteDatabaseLike | null = hasDb ? (options as { database: SqliteDatabaseLike }).database : null
   const owned = hasFile
   let stmts: Record<StatementName, SqliteStatementLike> | null = null
+  /** BEGIN IMMEDIATE, COMMIT, ROLLBACK: prepared when the file is opened. */
+  let tx: { begin: SqliteStatementLike; commit: SqliteStatementLike; rollback: SqliteStatementLike } | null = null
   const updateSendStatements = new Map<string, SqliteStatementLike>()
 
   function open(): Record<StatementName, SqliteStatementLike> {
@@ -334,6 +333,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
       db.pragma('synchronous = NORMAL')
       // 32 MiB of page cache (the default is 2 MiB): the interior pages of a million-cart file stay in memory.
       db.pragma('cache_size = -32768')
+      tx = { begin: db.prepare('BEGIN IMMEDIATE'), commit: db.prepare('COMMIT'), rollback: db.prepare('ROLLBACK') }
       migrate(db)
       const prepared = {} as Record<StatementName, SqliteStatementLike>
       for (const name of Object.keys(SQL) as StatementName[]) prepared[name] = db.prepare(SQL[name])
@@ -346,7 +346,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
 
   function migrate(database: SqliteDatabaseLike): void {
     database.exec(SQL.migrationsTable)
-    immediate(database, () => {
+    immediate(() => {
       const applied = new Set((database.prepare(SQL.appliedVersions).all() as { version: number }[]).map((r) => r.version))
       for (const migration of SQLITE_MIGRATIONS) {
         if (applied.has(migration.version)) continue
@@ -356,19 +356,19 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
     })
   }
 
-  /** BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a read-then-write never fails on a stale snapshot. */
-  /** A write transaction; with the prepared statements at hand, no SQL is compiled per call. */
-  function immediate<T>(database: SqliteDatabaseLike, fn: () => T, s?: Statements): T {
-    if (s === undefined) database.exec('BEGIN IMMEDIATE')
-    else s.begin.run()
+  /**
+   * BEGIN IMMEDIATE takes the write lock up front (waiting up to the busy timeout), so a
+   * read-then-write never fails on a stale snapshot. The three statements are prepared once, at
+   * open, before the migrations: no SQL is compiled per transaction.
+   */
+  function immediate<T>(fn: () => T): T {
+    tx!.begin.run()
     try {
       const result = fn()
-      if (s === undefined) database.exec('COMMIT')
-      else s.commit.run()
+      tx!.commit.run()
       return result
     } catch (error) {
-      if (s === undefined) database.exec('ROLLBACK')
-      else s.rollback.run()
+      tx!.rollback.run()
       throw error
     }
   }
@@ -385,7 +385,7 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
   }
 
   function write<T>(during: string, fn: (s: Statements) => T): T {
-    return run(during, (s) => immediate(db!, () => fn(s), s))
+    return run(during, (s) => immediate(() => fn(s)))
   }
 
   /**

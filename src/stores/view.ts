@@ -1,4 +1,4 @@
-/** Pieces of `viewCarts` shared by the adapters that compute the view in JavaScript. */
+/** The batch read done in JavaScript: supersession (memory store) and `claimBatch` as two calls. */
 import type { CartRecord, ClaimOptions, ClaimedBatch, Store } from './types.js'
 
 /** Code-point order (what PostgreSQL's `COLLATE "C"` and SQLite's BINARY give on UTF-8). */

@@ -53,20 +53,27 @@ function atOf(value: unknown, now: Date): Date {
   return value === undefined ? now : dateOf(value, 'at', fail)
 }
 
+/** A name already tidy is kept as it is: a new copy of it in every stored cart would be memory for nothing. */
+const UNTIDY = /^\s|\s$|\s\s|[^\S ]/
+
+/** Display text: surrounding and repeated whitespace carries no meaning in an email. */
+function tidy(text: string): string {
+  return UNTIDY.test(text) ? text.trim().replace(/\s+/g, ' ') : text
+}
+
 function itemOf(value: unknown, field: string): CartItemRecord {
   const raw = objectOf(value, field, fail)
   knownKeys(raw, ['sku', 'name', 'quantity', 'unitAmount', 'imageUrl', 'url', 'variant'], field, fail)
   const item: CartItemRecord = {
     sku: idOf(raw.sku, `${field}.sku`, fail),
-    // Display text: surrounding and repeated whitespace carries no meaning in an email.
-    name: stringOf(raw.name, `${field}.name`, fail, { max: 500 }).trim().replace(/\s+/g, ' '),
+    name: tidy(stringOf(raw.name, `${field}.name`, fail, { max: 500 })),
     quantity: integerOf(raw.quantity, `${field}.quantity`, fail, { min: 1, max: 100_000 }),
     unitAmount: integerOf(raw.unitAmount, `${field}.unitAmount`, fail, { min: 0, max: MAX_AMOUNT }),
   }
   // URLs are stored as given; only absolute http(s) ones ever reach a template (the renderer checks).
   if (raw.imageUrl !== undefined) item.imageUrl = stringOf(raw.imageUrl, `${field}.imageUrl`, fail, { max: 2000 })
   if (raw.url !== undefined) item.url = stringOf(raw.url, `${field}.url`, fail, { max: 2000 })
-  if (raw.variant !== undefined) item.variant = stringOf(raw.variant, `${field}.variant`, fail, { max: 200 }).trim().replace(/\s+/g, ' ')
+  if (raw.variant !== undefined) item.variant = tidy(stringOf(raw.variant, `${field}.variant`, fail, { max: 200 }))
   return item
 }
 

@@ -1,5 +1,7 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { createRelance, memoryStore, type RelanceOptions } from '../src/index.js'
+import { parseItems } from '../src/inputs.js'
 import { ITEMS, SECRET, SHOP, consentingShopper, setup } from './helpers/engine.js'
 
 const ok = { cartId: 'c1', deviceId: 'device-1', items: ITEMS, currency: 'EUR' }
@@ -107,5 +109,18 @@ describe('options are validated eagerly with INVALID_CONFIG naming the option an
     const copy = structuredClone(options)
     createRelance(options)
     expect(options).toEqual(copy)
+  })
+})
+
+describe('cart lines are tidied', () => {
+  it('item names and variants lose surrounding and repeated whitespace, exactly as trim and collapse would', () => {
+    const text = fc.array(fc.constantFrom('a', 'é', ' ', '  ', '\u00a0', '\u2003', '\u3000', '\ufeff', 'b c'), { minLength: 1, maxLength: 12 })
+      .map((parts) => parts.join(''))
+      .filter((s) => s.trim().length > 0)
+    fc.assert(fc.property(text, text, (name, variant) => {
+      const [line] = parseItems([{ sku: 'S', name, variant, quantity: 1, unitAmount: 100 }], 10)
+      expect(line!.name).toBe(name.trim().replace(/\s+/g, ' '))
+      expect(line!.variant).toBe(variant.trim().replace(/\s+/g, ' '))
+    }), { numRuns: 2000 })
   })
 })

@@ -1,16 +1,24 @@
 /** The batch read done in JavaScript: supersession (memory store) and `claimBatch` as two calls. */
-import type { CartRecord, ClaimOptions, ClaimedBatch, Store } from './types.js'
+import type { ClaimOptions, ClaimedBatch, Store } from './types.js'
 
 /** Code-point order (what PostgreSQL's `COLLATE "C"` and SQLite's BINARY give on UTF-8). */
 function codePointGreater(a: string, b: string): boolean {
   return Buffer.compare(Buffer.from(a), Buffer.from(b)) > 0
 }
 
-/** Whether another of the person's carts is more recent than `cart` (see `CartView.superseded`). */
-export function isSuperseded(cart: CartRecord, carts: readonly Pick<CartRecord, 'id' | 'activityAt'>[]): boolean {
-  const t = cart.activityAt.getTime()
+/**
+ * Whether another of the person's carts is more recent than `cart` (see `CartView.superseded`);
+ * times in epoch milliseconds, as the memory store keeps them.
+ */
+export function isSuperseded(cart: TimedCart, carts: readonly TimedCart[]): boolean {
+  const t = cart.activityAt
   return carts.some((other) => other.id !== cart.id
-    && (other.activityAt.getTime() > t || (other.activityAt.getTime() === t && codePointGreater(other.id, cart.id))))
+    && (other.activityAt > t || (other.activityAt === t && codePointGreater(other.id, cart.id))))
+}
+
+interface TimedCart {
+  id: string
+  activityAt: number
 }
 
 /** `claimBatch` for a backend without a combined statement: the claim, then the read. */

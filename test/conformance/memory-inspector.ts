@@ -13,15 +13,16 @@ export function memoryInspector(store: Store): RawInspector {
       return maps[kind]!.size
     },
     async job(cartId) {
-      const job = maps.jobs!.get(cartId) as JobRecord | undefined
+      // The store keeps times as epoch milliseconds.
+      const job = maps.jobs!.get(cartId) as (Omit<JobRecord, 'dueAt' | 'leaseUntil'> & { dueAt: number; leaseUntil: number | null }) | undefined
       if (job === undefined) return null
       return {
-        state: job.state, dueAt: job.dueAt.getTime(), owner: job.owner, leaseUntil: job.leaseUntil?.getTime() ?? null,
+        state: job.state, dueAt: job.dueAt, owner: job.owner, leaseUntil: job.leaseUntil,
         attempts: job.attempts, rev: job.rev,
       }
     },
     async profile(id) {
-      const p = maps.profiles!.get(id) as ProfileRecord | undefined
+      const p = maps.profiles!.get(id) as Pick<ProfileRecord, 'customerId' | 'email' | 'firstName'> | undefined
       return p === undefined ? null : { customerId: p.customerId, email: p.email, firstName: p.firstName }
     },
     async device(deviceId) {

@@ -284,15 +284,19 @@ FROM claimed AS j LEFT JOIN {schema}.relance_carts c ON c.id = j.cart_id`,
   extendLease: `UPDATE {schema}.relance_jobs SET lease_until = $3 WHERE cart_id = $1 AND owner = $2`,
   // One statement for a batch: rows the owner still holds are released, and the settlement is
   // written where the revision still matches (otherwise the newer state is kept: yielded).
+  // The owner is a column of the batch ($1, repeated), not a constant: against a constant,
+  // PostgreSQL estimates that almost no job matches (an owner is a rare value), scans the jobs
+  // table for it and joins the batch's arrays to each row found, unnesting them again per row
+  // (measured at 20k jobs: 6–11 ms per 100 jobs; as a join column, 1–2 ms).
   settleMany: `
 UPDATE {schema}.relance_jobs AS j SET owner = NULL, lease_until = NULL,
   state = CASE WHEN j.rev = i.rev THEN i.state ELSE j.state END,
   due_at = CASE WHEN j.rev = i.rev THEN coalesce(i.due_at, j.due_at) ELSE j.due_at END,
   attempts = CASE WHEN j.rev = i.rev THEN coalesce(i.attempts, j.attempts) ELSE j.attempts END,
   note = CASE WHEN j.rev = i.rev THEN i.note ELSE j.note END
-FROM unnest($2::text[], $3::integer[], $4::text[], $5::timestamptz[], $6::integer[], $7::text[])
-  AS i(cart_id, rev, state, due_at, attempts, note)
-WHERE j.cart_id = i.cart_id AND j.owner = $1
+FROM unnest($1::text[], $2::text[], $3::integer[], $4::text[], $5::timestamptz[], $6::integer[], $7::text[])
+  AS i(owner, cart_id, rev, state, due_at, attempts, note)
+WHERE j.cart_id = i.cart_id AND j.owner = i.owner
 RETURNING j.cart_id, j.rev = i.rev AS applied`,
   // A batch's carts with their profile, send log and whether a newer cart of the person exists,
   // in one statement (one snapshot).
@@ -531,7 +535,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     const column = <T>(pick: (item: SettleItem) => T) => items.map(pick)
     const pending = (item: SettleItem) => (item.settlement.state === 'pending' ? item.settlement : null)
     const { rows } = await query(during, 'settleMany', [
-      owner,
+      column(() => owner),
       column((i) => i.cartId),
       column((i) => i.rev),
       column((i) => i.settlement.state),

@@ -52,8 +52,15 @@ export function orderedId(at: Date): string {
     lastMs = ms
     sequence = 0
   }
-  return `${ms.toString(16).padStart(12, '0')}${sequence.toString(16).padStart(6, '0')}${randomId()}`
+  // Written into one buffer and read back as one flat string: joined with `+`, the three parts
+  // stay a tree of four strings (about 200 bytes instead of 90 for every id a store holds).
+  let length = idScratch.write(ms.toString(16).padStart(12, '0'), 0, 'latin1')
+  length += idScratch.write(sequence.toString(16).padStart(6, '0'), length, 'latin1')
+  length += idScratch.write(randomId(), length, 'latin1')
+  return idScratch.toString('latin1', 0, length)
 }
+
+const idScratch = Buffer.alloc(64)
 
 export interface Keys {
   sign(data: Buffer): Buffer

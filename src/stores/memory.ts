@@ -198,7 +198,8 @@ export function memoryStore(): Store {
   const profiles = new Map<string, StoredProfile>()
   const byCustomer = new Map<string, string>()
   const byEmail = new Map<string, string>()
-  const devices = new Map<string, { profileId: string; at: number }>()
+  /** Device → its profile. (The link's time is not kept: nothing reads it.) */
+  const devices = new Map<string, string>()
   const devicesOf = new Map<string, string[]>()
 
   const carts = new Map<string, StoredCart>()
@@ -248,10 +249,10 @@ export function memoryStore(): Store {
     if (device !== undefined) linkDevice(device.deviceId, profile.id, device.at)
   }
 
-  function linkDevice(deviceId: string, profileId: string, at: Date): void {
+  function linkDevice(deviceId: string, profileId: string, _at: Date): void {
     const previous = devices.get(deviceId)
-    if (previous !== undefined) removeFrom(devicesOf, previous.profileId, deviceId)
-    devices.set(deviceId, { profileId, at: at.getTime() })
+    if (previous !== undefined) removeFrom(devicesOf, previous, deviceId)
+    devices.set(deviceId, profileId)
     addTo(devicesOf, profileId, deviceId)
   }
 
@@ -358,7 +359,7 @@ export function memoryStore(): Store {
       let id: string | undefined
       if ('customerId' in key) id = byCustomer.get(key.customerId)
       else if ('email' in key) id = byEmail.get(key.email)
-      else id = devices.get(key.deviceId)?.profileId
+      else id = devices.get(key.deviceId)
       const profile = id === undefined ? undefined : profiles.get(id)
       return profile === undefined ? null : fromStoredProfile(profile)
     },
@@ -374,7 +375,7 @@ export function memoryStore(): Store {
     async mergeProfiles(fromId, intoId) {
       if (fromId === intoId) return
       for (const deviceId of devicesOf.get(fromId) ?? []) {
-        devices.get(deviceId)!.profileId = intoId
+        devices.set(deviceId, intoId)
         addTo(devicesOf, intoId, deviceId)
       }
       devicesOf.delete(fromId)

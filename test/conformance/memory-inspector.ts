@@ -26,7 +26,7 @@ export function memoryInspector(store: Store): RawInspector {
       return p === undefined ? null : { customerId: p.customerId, email: p.email, firstName: p.firstName }
     },
     async device(deviceId) {
-      return (maps.devices!.get(deviceId) as { profileId: string } | undefined)?.profileId ?? null
+      return (maps.devices!.get(deviceId) as string | undefined) ?? null
     },
     async send(cartId, step) {
       for (const s of maps.sends!.values() as Iterable<SendRecord>) {

@@ -213,16 +213,32 @@ const CLAIM = `WITH due AS (
 )`
 
 // A cart's view (cart c): its profile, whether a newer cart of the person exists, its send log.
-// Correlated subqueries keep every lookup on an index (a join on profiles was planned as a scan
-// of the whole table). COLLATE "C": ids compare by code point, as the contract says.
-const VIEW_COLUMNS = `to_jsonb(c) AS cart,
-  (SELECT to_jsonb(p) FROM {schema}.relance_profiles p WHERE p.id = c.profile_id) AS profile,
+// Cart and profile come as plain columns ("cart.id", "profile.id"…): building them as JSON cost
+// about as much as the claim itself (measured per 100 jobs: claim 1.0–1.7 ms, with the view as
+// JSON 4.1–4.5 ms). The profile is joined LATERAL … LIMIT 1, so it is looked up by key for each
+// cart (a plain join was planned as a scan of the whole profiles table). COLLATE "C": ids
+// compare by code point, as the contract says.
+const CART_COLUMNS = ['id', 'profile_id', 'device_id', 'items', 'currency', 'status', 'activity_at', 'created_at', 'updated_at'] as const
+const PROFILE_COLUMNS = [
+  'id', 'customer_id', 'email', 'first_name', 'locale', 'time_zone', 'marketing_state', 'marketing_at', 'marketing_source',
+  'has_purchased', 'last_order_at', 'created_at', 'updated_at',
+] as const
+const VIEW_COLUMNS = `${CART_COLUMNS.map((c) => `c.${c} AS "cart.${c}"`).join(', ')},
+  ${PROFILE_COLUMNS.map((c) => `p.${c} AS "profile.${c}"`).join(', ')},
   EXISTS (
     SELECT 1 FROM {schema}.relance_carts o WHERE o.profile_id = c.profile_id AND o.id <> c.id
       AND (o.activity_at > c.activity_at OR (o.activity_at = c.activity_at AND o.id COLLATE "C" > c.id COLLATE "C"))
   ) AS superseded,
   (SELECT coalesce(jsonb_agg(to_jsonb(s) ORDER BY s.step_index, s.created_at), '[]'::jsonb)
     FROM {schema}.relance_sends s WHERE s.cart_id = c.id) AS sends`
+const VIEW_PROFILE = `LEFT JOIN LATERAL (SELECT * FROM {schema}.relance_profiles p WHERE p.id = c.profile_id LIMIT 1) p ON true`
+
+/** The columns of a view row that start with `prefix`, without it: a row of that table. */
+function columnsOf(row: Row, prefix: string, columns: readonly string[]): Row {
+  const out: Row = {}
+  for (const column of columns) out[column] = row[prefix + column]
+  return out
+}
 
 const profileValues = (p: ProfileRecord) => [
   p.id, p.customerId, p.email, p.firstName, p.locale, p.timeZone, p.marketing.state, p.marketing.at,
@@ -280,7 +296,7 @@ DELETE FROM {schema}.relance_assignments WHERE profile_id = $2
   // they were when the statement started).
   claimBatch: `${CLAIM}
 SELECT j.*, ${VIEW_COLUMNS}
-FROM claimed AS j LEFT JOIN {schema}.relance_carts c ON c.id = j.cart_id`,
+FROM claimed AS j LEFT JOIN {schema}.relance_carts c ON c.id = j.cart_id ${VIEW_PROFILE}`,
   extendLease: `UPDATE {schema}.relance_jobs SET lease_until = $3 WHERE cart_id = $1 AND owner = $2`,
   // One statement for a batch: rows the owner still holds are released, and the settlement is
   // written where the revision still matches (otherwise the newer state is kept: yielded).
@@ -300,7 +316,7 @@ WHERE j.cart_id = i.cart_id AND j.owner = i.owner
 RETURNING j.cart_id, j.rev = i.rev AS applied`,
   // A batch's carts with their profile, send log and whether a newer cart of the person exists,
   // in one statement (one snapshot).
-  viewCarts: `SELECT ${VIEW_COLUMNS} FROM {schema}.relance_carts c WHERE c.id = ANY($1::text[])`,
+  viewCarts: `SELECT ${VIEW_COLUMNS} FROM {schema}.relance_carts c ${VIEW_PROFILE} WHERE c.id = ANY($1::text[])`,
 
   reserveSend: `
 INSERT INTO {schema}.relance_sends (id, cart_id, profile_id, step, step_index, experiment_id, variant, outcome,
@@ -388,10 +404,10 @@ const UPDATABLE_SEND_FIELDS = {
 const byDue = (a: JobRecord, b: JobRecord) => a.dueAt.getTime() - b.dueAt.getTime()
 
 function addView(views: Map<string, CartView>, row: Row): void {
-  const cart = map.cart(row.cart as Row)
+  const cart = map.cart(columnsOf(row, 'cart.', CART_COLUMNS))
   views.set(cart.id, {
     cart,
-    profile: row.profile === null ? null : map.profile(row.profile as Row),
+    profile: row['profile.id'] === null ? null : map.profile(columnsOf(row, 'profile.', PROFILE_COLUMNS)),
     superseded: row.superseded === true,
     sends: (row.sends as Row[]).map(map.send),
   })
@@ -703,7 +719,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     async claimBatch({ now, limit, owner, leaseUntil }: ClaimOptions) {
       const { rows } = await query('claimBatch', 'claimBatch', [now, limit, owner, leaseUntil])
       const views = new Map<string, CartView>()
-      for (const row of rows) if (row.cart !== null) addView(views, row)
+      for (const row of rows) if (row['cart.id'] !== null) addView(views, row)
       return { jobs: rows.map(map.job).sort(byDue), views }
     },
 

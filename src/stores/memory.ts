@@ -59,44 +59,24 @@ class WakeHeap {
  * cart, job): as Dates they were a third of the store's memory, and of the garbage collector's
  * work while carts come in. Methods convert at the edge, and return fresh objects every time.
  */
-interface StoredProfile {
-  id: string
-  customerId: string | null
-  email: string | null
-  firstName: string | null
-  locale: string | null
-  timeZone: string | null
+type StoredProfile = Omit<ProfileRecord, 'marketing' | 'lastOrderAt' | 'createdAt' | 'updatedAt'> & {
   consent: ProfileRecord['marketing']['state']
   consentAt: number | null
   consentSource: string | null
-  hasPurchased: boolean
   lastOrderAt: number | null
   createdAt: number
   updatedAt: number
 }
 
-interface StoredCart {
-  id: string
-  profileId: string
-  deviceId: string | null
-  items: CartItemRecord[]
-  currency: string
-  status: CartRecord['status']
+type StoredCart = Omit<CartRecord, 'activityAt' | 'createdAt' | 'updatedAt'> & {
   activityAt: number
   createdAt: number
   updatedAt: number
 }
 
-interface StoredJob {
-  cartId: string
-  profileId: string
-  state: JobRecord['state']
+type StoredJob = Omit<JobRecord, 'dueAt' | 'leaseUntil'> & {
   dueAt: number
-  owner: string | null
   leaseUntil: number | null
-  attempts: number
-  rev: number
-  note: string | null
   /** Sequence number of the job's newest heap entry. */
   seq: number
 }

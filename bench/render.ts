@@ -12,7 +12,7 @@ import type Handlebars from 'handlebars'
 import mjml2html from 'mjml'
 import { htmlToText, tidyText } from '../src/render/compile.js'
 import { COMPILE_OPTIONS, RUNTIME_OPTIONS } from '../src/render/helpers.js'
-import { createTemplateRenderer } from '../src/render/renderer.js'
+import { createTemplateRenderer, oneLine } from '../src/render/renderer.js'
 import { SAMPLES, sampleInput } from '../src/render/samples.js'
 import type { RenderInput } from '../src/render/types.js'
 
@@ -40,7 +40,6 @@ const inputs: RenderInput[] = Array.from({ length: Math.max(emails, naiveEmails)
 })
 
 /** relance's per-email work with the Handlebars functions only (renderUnit without the fast path). */
-const SPACES = /[ \t\r\n\f\v\u2028\u2029]+/g
 const handlebarsOnly = new Map<string, Record<'html' | 'text' | 'subject' | 'preheader', Handlebars.TemplateDelegate>>()
 function runtimeOnly(input: RenderInput): { subject: string; preheader: string; html: string; text: string } {
   const unit = renderer.compiled.get(`${input.template}/${input.locale}`)!
@@ -55,8 +54,8 @@ function runtimeOnly(input: RenderInput): { subject: string; preheader: string; 
     }))
   }
   const context = renderer.context(input)
-  const subject = fns.subject(context, RUNTIME_OPTIONS).replace(SPACES, ' ').trim()
-  const preheader = fns.preheader(context, RUNTIME_OPTIONS).replace(SPACES, ' ').trim()
+  const subject = oneLine(fns.subject(context, RUNTIME_OPTIONS))
+  const preheader = oneLine(fns.preheader(context, RUNTIME_OPTIONS))
   const options = { data: { subject, preheader }, ...RUNTIME_OPTIONS }
   return { subject, preheader, html: fns.html(context, options), text: tidyText(fns.text(context, options)) }
 }

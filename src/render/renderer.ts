@@ -126,7 +126,7 @@ const SPACES = /[ \t\r\n\f\v\u2028\u2029]+/g
 const UNEVEN_SPACES = /[\t\r\n\f\v\u2028\u2029]| {2}/
 
 /** Line breaks and runs of spaces become one space; no-break spaces (`10 %`, `49,90 €`) stay. */
-function oneLine(text: string): string {
+export function oneLine(text: string): string {
   // A global replace visits every space of a subject (about 0.3 µs): test first, as most have only single spaces.
   return (UNEVEN_SPACES.test(text) ? text.replace(SPACES, ' ') : text).trim()
 }

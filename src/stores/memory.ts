@@ -226,10 +226,10 @@ export function memoryStore(): Store {
     profiles.set(profile.id, toStoredProfile(profile))
     if (profile.customerId !== null) byCustomer.set(profile.customerId, profile.id)
     if (profile.email !== null) byEmail.set(profile.email, profile.id)
-    if (device !== undefined) linkDevice(device.deviceId, profile.id, device.at)
+    if (device !== undefined) linkDevice(device.deviceId, profile.id)
   }
 
-  function linkDevice(deviceId: string, profileId: string, _at: Date): void {
+  function linkDevice(deviceId: string, profileId: string): void {
     const previous = devices.get(deviceId)
     if (previous !== undefined) removeFrom(devicesOf, previous, deviceId)
     devices.set(deviceId, profileId)
@@ -348,8 +348,8 @@ export function memoryStore(): Store {
       saveProfile(profile, device)
     },
 
-    async linkDevice(deviceId, profileId, at) {
-      linkDevice(deviceId, profileId, at)
+    async linkDevice(deviceId, profileId) {
+      linkDevice(deviceId, profileId)
     },
 
     async mergeProfiles(fromId, intoId) {

@@ -3,7 +3,7 @@
  * through the backend's own client (profile + cart + job, half finished, half pending far in the
  * future: never due during the bench). Adding a backend is one more entry in `BACKENDS`.
  */
-import { mkdtempSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
@@ -25,6 +25,31 @@ export interface BenchBackend {
   /** Writes `count` stored, not-due carts with ids from `from`, through the raw client. */
   bulk(from: number, count: number): Promise<void>
   cleanup(): Promise<void>
+}
+
+/**
+ * Every bench names what it creates after its process id (SQLite folders, PostgreSQL schemas,
+ * Redis key prefixes) and removes it when done. A bench that was interrupted cannot: the next one
+ * removes what dead processes left (a process that is still running may be another bench).
+ */
+const alive = (pid: number) => {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+const leftBehind = (name: string, pattern: RegExp) => {
+  const pid = pattern.exec(name)?.[1]
+  return pid !== undefined && Number(pid) !== process.pid && !alive(Number(pid))
+}
+const swept = new Set<string>()
+const sweepOnce = async (kind: string, sweep: () => Promise<number>) => {
+  if (swept.has(kind)) return
+  swept.add(kind)
+  const removed = await sweep()
+  if (removed > 0) console.error(`(removed ${removed} ${kind} left by interrupted benches)`)
 }
 
 const FAR = new Date('2026-09-01T00:00:00Z').getTime()
@@ -54,7 +79,12 @@ async function memory(): Promise<BenchBackend> {
 }
 
 async function sqlite(): Promise<BenchBackend> {
-  const dir = mkdtempSync(join(tmpdir(), 'relance-bench-'))
+  await sweepOnce('SQLite folders', async () => {
+    const stale = readdirSync(tmpdir()).filter((name) => leftBehind(name, /^relance-bench-(\d+)-/))
+    for (const name of stale) rmSync(join(tmpdir(), name), { recursive: true, force: true })
+    return stale.length
+  })
+  const dir = mkdtempSync(join(tmpdir(), `relance-bench-${process.pid}-`))
   const filename = join(dir, 'relance.db')
   const store = sqliteStore({ filename })
   await store.init()
@@ -92,6 +122,12 @@ async function postgres(): Promise<BenchBackend> {
   await store.init()
   const raw = new pg.Client({ connectionString: POSTGRES_URL })
   await raw.connect()
+  await sweepOnce('PostgreSQL schemas', async () => {
+    const { rows } = await raw.query<{ name: string }>(`SELECT nspname AS name FROM pg_namespace WHERE nspname LIKE 'relance\\_bench\\_%'`)
+    const stale = rows.map((r) => r.name).filter((name) => leftBehind(name, /^relance_bench_(\d+)_/))
+    for (const name of stale) await raw.query(`DROP SCHEMA "${name}" CASCADE`)
+    return stale.length
+  })
   return {
     name: 'postgres',
     spec: `postgres:${POSTGRES_URL}#${schema}`,
@@ -122,13 +158,28 @@ async function postgres(): Promise<BenchBackend> {
   }
 }
 
-const REDIS_URL = process.env.RELANCE_TEST_REDIS_URL ?? 'redis://127.0.0.1:6379'
+/**
+ * Benchmarks keep their Redis keys in a database of their own (15): the bulk loads write millions
+ * of keys, and the tests, in database 0, scan the whole keyspace to prove an erasure.
+ */
+const REDIS_URL = process.env.RELANCE_BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/15'
 
 async function redis(): Promise<BenchBackend> {
   const prefix = `relance-bench-${process.pid}-${Math.random().toString(36).slice(2, 8)}`
   const store = redisStore({ url: REDIS_URL, prefix })
   await store.init()
   const raw = new Redis(REDIS_URL)
+  await sweepOnce('Redis keys', async () => {
+    let removed = 0
+    let cursor = '0'
+    do {
+      const [next, keys] = await raw.scan(cursor, 'MATCH', 'relance-bench-*', 'COUNT', 5000)
+      cursor = next
+      const stale = keys.filter((key) => leftBehind(key, /^relance-bench-(\d+)-/))
+      if (stale.length > 0) removed += await raw.unlink(...stale)
+    } while (cursor !== '0')
+    return removed
+  })
   return {
     name: 'redis',
     spec: `redis:${REDIS_URL}#${prefix}`,

@@ -99,71 +99,71 @@ async function trackCartRate(name: string): Promise<{ one: number; four: number;
 // --- 2. tick cost vs stored carts --------------------------------------------------------------
 
 interface TickCosts {
-  /** Median ms of the small store's ticks before the big one exists. */
-  alone: number
-  /** Median ms of each store's ticks in the interleaved rounds. */
-  small: number
-  big: number
-  /** big / small within each interleaved round. */
-  ratios: number[]
+  /** ms of each counted tick of the small store, before the big one exists and after it is gone. */
+  before: number[]
+  after: number[]
+  /** ms of each counted tick of the big store. */
+  big: number[]
   loadSeconds: number
 }
 
 /**
- * A small and a big store of the same backend, each with its own engine and clock. Each `round`
- * seeds `DUE` due carts into one store and times the tick that sends them.
+ * A small store, then a big one, then the small one again, of the same backend, each with its own
+ * engine and clock; each tick sends `DUE` carts seeded just before it. The big store is measured
+ * between two series of the small one, and alone: this machine's speed drifts over minutes (one
+ * PostgreSQL run measured the 10k tick at 548 ms, another at 1,036 ms), which the two series
+ * around it bracket; and a big store beside the small one would slow the small one down too (a
+ * memory store's garbage collector marks the whole heap; a database server shares its cache),
+ * which would flatter the ratio.
  */
 async function tickCosts(name: string, rounds: number): Promise<TickCosts> {
-  const cleanups: (() => Promise<void>)[] = []
+  const open = async (stored: number) => {
+    const backend = await BACKENDS[name]!()
+    const loadStart = performance.now()
+    const chunk = 250_000
+    for (let from = 0; from < stored; from += chunk) await backend.bulk(from, Math.min(chunk, stored - from))
+    const loadSeconds = (performance.now() - loadStart) / 1000
+    const clock = new FakeClock(T0)
+    const relance = engine(backend, clock)
+    let round = 0
+    const tick = async () => {
+      // 70 minutes apart: each round's carts are due (1 h) before the next round seeds, and all
+      // rounds stay well within a day, before any earlier cart's second step (24 h) is due.
+      clock.set(new Date(T0.getTime() + round * 70 * 60_000))
+      await seedDue(relance, `r${round++}`, DUE)
+      clock.advance({ hours: 1 })
+      const started = performance.now()
+      const result = await relance.tick()
+      const ms = performance.now() - started
+      if (result.sent !== DUE) throw new Error(`${name}: sent ${result.sent} of ${DUE}`)
+      return ms
+    }
+    // The first tick warms up (JIT, statement caches) and is not counted.
+    const series = async () => {
+      const times: number[] = []
+      for (let i = 0; i < rounds; i++) times.push(await tick())
+      return times
+    }
+    await tick()
+    return { series, loadSeconds, cleanup: () => backend.cleanup() }
+  }
+  const small = await open(SMALL)
   try {
-    const open = async (stored: number) => {
-      const backend = await BACKENDS[name]!()
-      cleanups.push(() => backend.cleanup())
-      const loadStart = performance.now()
-      const chunk = 250_000
-      for (let from = 0; from < stored; from += chunk) await backend.bulk(from, Math.min(chunk, stored - from))
-      const loadSeconds = (performance.now() - loadStart) / 1000
-      const clock = new FakeClock(T0)
-      const relance = engine(backend, clock)
-      let round = 0
-      const tick = async () => {
-        // 70 minutes apart: each round's carts are due (1 h) before the next round seeds, and 15
-        // rounds stay well within a day, before any earlier cart's second step (24 h) is due.
-        clock.set(new Date(T0.getTime() + round * 70 * 60_000))
-        await seedDue(relance, `r${round++}`, DUE)
-        clock.advance({ hours: 1 })
-        const started = performance.now()
-        const result = await relance.tick()
-        const ms = performance.now() - started
-        if (result.sent !== DUE) throw new Error(`${name}: sent ${result.sent} of ${DUE}`)
-        return ms
-      }
-      return { tick, loadSeconds }
-    }
-    // The first tick of each store warms up (JIT, statement caches) and is not counted.
-    const small = await open(SMALL)
-    await small.tick()
-    const alone: number[] = []
-    for (let round = 0; round < rounds; round++) alone.push(await small.tick())
-    const big = await open(BIG)
-    await big.tick()
-    // Interleaved rounds, alternating which store goes first: this machine's speed drifts over
-    // minutes (one PostgreSQL run measured the 10k tick at 548 ms, another at 1,036 ms), which
-    // two separate series would put into the ratio.
-    const smallMs: number[] = []
-    const bigMs: number[] = []
-    for (let round = 0; round < rounds; round++) {
-      if (round % 2 === 0) {
-        smallMs.push(await small.tick())
-        bigMs.push(await big.tick())
-      } else {
-        bigMs.push(await big.tick())
-        smallMs.push(await small.tick())
+    const before = await small.series()
+    // In a function of its own, so that nothing holds the big store once it is measured.
+    const measureBig = async () => {
+      const big = await open(BIG)
+      try {
+        return { times: await big.series(), loadSeconds: big.loadSeconds }
+      } finally {
+        await big.cleanup()
       }
     }
-    return { alone: median(alone), small: median(smallMs), big: median(bigMs), ratios: bigMs.map((b, i) => b / smallMs[i]!), loadSeconds: big.loadSeconds }
+    const big = await measureBig()
+    const after = await small.series()
+    return { before, after, big: big.times, loadSeconds: big.loadSeconds }
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup()
+    await small.cleanup()
   }
 }
 
@@ -318,15 +318,15 @@ if (wanted('track')) {
 }
 
 if (wanted('tick')) {
-  const rounds = 7
+  const rounds = 5
   console.log(`### One tick sending ${DUE} due carts, by number of stored (not due) carts\n`)
-  console.log(`Both stores live side by side; ${rounds} rounds, each timing one tick of each store (alternating which goes first); ratio within each round. "Alone": the ${fmt(SMALL)} store's ticks before the big one was loaded.\n`)
-  console.log(`| store | ${fmt(SMALL)} stored, alone | ${fmt(SMALL)} stored | ${fmt(BIG)} stored | ratio, same round: median (min–max) | bulk load of ${fmt(BIG)} |`)
+  console.log(`Medians of ${rounds} ticks: the ${fmt(SMALL)} store, then the ${fmt(BIG)} store alone, then the ${fmt(SMALL)} store again; the ratio is to all ${2 * rounds} ticks of the small one.\n`)
+  console.log(`| store | ${fmt(SMALL)} stored, before | ${fmt(BIG)} stored | ${fmt(SMALL)} stored, after | ratio | bulk load of ${fmt(BIG)} |`)
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |')
   for (const name of names) {
     const costs = await tickCosts(name, rounds)
-    const range = `${Math.min(...costs.ratios).toFixed(2)}–${Math.max(...costs.ratios).toFixed(2)}`
-    console.log(`| ${name} | ${fmt(costs.alone)} ms | ${fmt(costs.small)} ms | ${fmt(costs.big)} ms | ${median(costs.ratios).toFixed(2)}× (${range}) | ${costs.loadSeconds.toFixed(0)} s |`)
+    const ratio = median(costs.big) / median([...costs.before, ...costs.after])
+    console.log(`| ${name} | ${fmt(median(costs.before))} ms | ${fmt(median(costs.big))} ms | ${fmt(median(costs.after))} ms | ${ratio.toFixed(2)}× | ${costs.loadSeconds.toFixed(0)} s |`)
   }
   console.log()
 }

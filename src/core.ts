@@ -31,7 +31,7 @@ export class KeyedLock {
   private readonly tails = new Map<string, Promise<void>>()
 
   async run<T>(keys: readonly string[], task: () => Promise<T>): Promise<T> {
-    const unique = keys.length > 1 ? [...new Set(keys)] : keys
+    const unique = hasDuplicates(keys) ? [...new Set(keys)] : keys
     const waits: Promise<void>[] = []
     for (const key of unique) {
       const tail = this.tails.get(key)
@@ -50,4 +50,10 @@ export class KeyedLock {
       for (const key of unique) if (this.tails.get(key) === done) this.tails.delete(key)
     }
   }
+}
+
+/** For the few keys of a call, a scan costs less than building a Set. */
+function hasDuplicates(keys: readonly string[]): boolean {
+  for (let i = 1; i < keys.length; i++) for (let j = 0; j < i; j++) if (keys[i] === keys[j]) return true
+  return false
 }

@@ -7,7 +7,7 @@ import type { Duration } from 'date-fns'
 import { KeyedLock, type Core } from './core.js'
 import { RelanceError } from './errors.js'
 import { handleRequest } from './http.js'
-import { isAnonymous, joinOverCart, resolveProfile } from './identity.js'
+import { identityLocks, isAnonymous, joinOverCart, resolveHeld, resolveProfile } from './identity.js'
 import { parseIdentify, parseOrder, parseTrackCart, parseWho } from './inputs.js'
 import { resolveOptions, type RelanceOptions } from './options.js'
 import { createTemplateRenderer } from './render/renderer.js'
@@ -136,7 +136,9 @@ export function createRelance(options: RelanceOptions): Relance {
   async function trackCart(input: TrackCartInput): Promise<{ profileId: string }> {
     const command = parseTrackCart(input, now(), resolved.limits.maxItems)
     await core.ready()
-    return core.locks.run([`cart:${command.cartId}`], async () => {
+    // The cart's lock and the identity's, taken together: the cart's owner may be joined to this
+    // person below, under the same locks.
+    return core.locks.run([`cart:${command.cartId}`, ...identityLocks(command)], async () => {
       // The cart is read together with the identity lookups (under this cart lock all along).
       let existing: CartRecord | null = null
       let status: CartRecord['status'] = command.items.length === 0 ? 'empty' : 'open'
@@ -166,7 +168,7 @@ export function createRelance(options: RelanceOptions): Relance {
         ? { dueAt: addDuration(command.at, firstDelay, zoneOf(profile)) }
         : { cancel: status === 'empty' ? 'emptied' : 'ordered' }
       let saved = false
-      const found = await resolveProfile(core, command, command.at, {
+      const found = await resolveHeld(core, command, command.at, {
         create: true,
         alongside: readCart,
         // The person's own cart (or a new one) is saved with the profile's write, in one store

@@ -116,23 +116,33 @@ export async function resolveProfile(
   at: Date,
   options: ResolveOptions = { create: true },
 ): Promise<ProfileRecord | null> {
-  const lockKeys = [
-    keys.deviceId === null ? null : `device:${keys.deviceId}`,
-    keys.customerId === null ? null : `customer:${keys.customerId}`,
-    keys.email === null ? null : `email:${keys.email}`,
-  ].filter((k): k is string => k !== null)
-  return core.locks.run(lockKeys, async () => {
-    // A unique-key conflict means another process created or moved a key between our reads and
-    // our write; reading again sees its result.
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await resolveOnce(core, keys, at, options)
-      } catch (error) {
-        if (attempt < 2 && isRelanceError(error, 'STORE_ERROR') && error.details?.conflict !== undefined) continue
-        throw error
-      }
+  return core.locks.run(identityLocks(keys), () => resolveHeld(core, keys, at, options))
+}
+
+/** The in-process locks that guard the resolution of these keys (see `KeyedLock`). */
+export function identityLocks(keys: IdentityKeys): string[] {
+  const locks: string[] = []
+  if (keys.deviceId !== null) locks.push(`device:${keys.deviceId}`)
+  if (keys.customerId !== null) locks.push(`customer:${keys.customerId}`)
+  if (keys.email !== null) locks.push(`email:${keys.email}`)
+  return locks
+}
+
+/**
+ * `resolveProfile` for a caller that already holds `identityLocks(keys)`, taken together with
+ * its own (trackCart takes its cart's lock with them: one lock acquisition per call).
+ */
+export async function resolveHeld(core: Core, keys: IdentityKeys, at: Date, options: ResolveOptions): Promise<ProfileRecord | null> {
+  // A unique-key conflict means another process created or moved a key between our reads and
+  // our write; reading again sees its result.
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await resolveOnce(core, keys, at, options)
+    } catch (error) {
+      if (attempt < 2 && isRelanceError(error, 'STORE_ERROR') && error.details?.conflict !== undefined) continue
+      throw error
     }
-  })
+  }
 }
 
 async function resolveOnce(core: Core, keys: IdentityKeys, at: Date, options: ResolveOptions): Promise<ProfileRecord | null> {

@@ -37,11 +37,20 @@ export function randomId(): string {
 let lastMs = -Infinity
 let sequence = 0
 
+const HEX = [...'0123456789abcdef'].map((c) => c.charCodeAt(0))
+const BASE64URL = [...'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'].map((c) => c.charCodeAt(0))
+/** The character codes of the id being built (12 + 6 hex digits, 22 base64url characters). */
+const idCodes: number[] = new Array(40).fill(0)
+
 /**
  * A fresh id that sorts by creation: the time (milliseconds, hex), a counter within the same
  * millisecond, then 128 random bits. Rows keyed by it are inserted at the end of their indexes
  * instead of at random places, so a burst of new visitors touches a few index pages, not one per
  * visitor per index. Used for profile ids, which are never part of a link.
+ *
+ * Built as character codes and made a string in one call: the string is flat (joined with `+`,
+ * three parts stay a tree of four strings, about 200 bytes instead of 90 for every id a store
+ * holds), and no Buffer call is made per id (five of them were 5 % of a new visitor's trackCart).
  */
 export function orderedId(at: Date): string {
   let ms = at.getTime()
@@ -52,15 +61,32 @@ export function orderedId(at: Date): string {
     lastMs = ms
     sequence = 0
   }
-  // Written into one buffer and read back as one flat string: joined with `+`, the three parts
-  // stay a tree of four strings (about 200 bytes instead of 90 for every id a store holds).
-  let length = idScratch.write(ms.toString(16).padStart(12, '0'), 0, 'latin1')
-  length += idScratch.write(sequence.toString(16).padStart(6, '0'), length, 'latin1')
-  length += idScratch.write(randomId(), length, 'latin1')
-  return idScratch.toString('latin1', 0, length)
+  // Beyond 12 and 6 hex digits (the year 10889; 16.7 million ids in one millisecond), the parts
+  // grow by a digit, as `padStart` would have them.
+  if (ms >= 16 ** 12 || sequence >= 16 ** 6) {
+    return ms.toString(16).padStart(12, '0') + sequence.toString(16).padStart(6, '0') + randomId()
+  }
+  for (let i = 11, rest = ms; i >= 0; i--, rest = Math.floor(rest / 16)) idCodes[i] = HEX[rest % 16]!
+  for (let i = 17, rest = sequence; i >= 12; i--, rest >>>= 4) idCodes[i] = HEX[rest & 15]!
+  if (poolOffset + ID_BYTES > pool.length) {
+    randomFillSync(pool)
+    poolOffset = 0
+  }
+  // base64url of 16 bytes: five groups of three bytes (four characters each), then one byte (two).
+  let k = 18
+  let p = poolOffset
+  for (let group = 0; group < 5; group++, p += 3) {
+    const bits = (pool[p]! << 16) | (pool[p + 1]! << 8) | pool[p + 2]!
+    idCodes[k++] = BASE64URL[bits >>> 18]!
+    idCodes[k++] = BASE64URL[(bits >>> 12) & 63]!
+    idCodes[k++] = BASE64URL[(bits >>> 6) & 63]!
+    idCodes[k++] = BASE64URL[bits & 63]!
+  }
+  idCodes[k++] = BASE64URL[pool[p]! >>> 2]!
+  idCodes[k] = BASE64URL[(pool[p]! & 3) << 4]!
+  poolOffset += ID_BYTES
+  return String.fromCharCode.apply(null, idCodes)
 }
-
-const idScratch = Buffer.alloc(64)
 
 export interface Keys {
   sign(data: Buffer): Buffer

@@ -199,5 +199,22 @@ describe('profile ids', () => {
     // The random tails are independent: no two share even a prefix of 8 characters here.
     expect(new Set(ids.map((id) => id.slice(18, 26))).size).toBe(ids.length)
   })
+
+  it('carry the time and the counter in hex, and 16 random bytes in canonical base64url', () => {
+    // Later than any time this file's other tests used: ids never go back in time.
+    const at = new Date('2030-01-01T00:00:00Z')
+    const ids = Array.from({ length: 2000 }, (_, i) => orderedId(new Date(at.getTime() + Math.floor(i / 3))))
+    for (const [i, id] of ids.entries()) {
+      expect(id.slice(0, 12)).toBe((at.getTime() + Math.floor(i / 3)).toString(16).padStart(12, '0'))
+      expect(id.slice(12, 18)).toBe((i % 3).toString(16).padStart(6, '0'))
+      const bytes = Buffer.from(id.slice(18), 'base64url')
+      expect(bytes.length).toBe(16)
+      expect(bytes.toString('base64url')).toBe(id.slice(18))
+    }
+    // Every 6-bit value shows up as the first character, and the last one (2 bits) takes its
+    // four values: the bytes are spread over the whole alphabet.
+    expect(new Set(ids.map((id) => id[18])).size).toBe(64)
+    expect(new Set(ids.map((id) => id[39]))).toEqual(new Set(['A', 'Q', 'g', 'w']))
+  })
 })
 

@@ -127,20 +127,43 @@ function fromStoredJob(job: StoredJob): JobRecord {
   }
 }
 
-// Secondary indexes (profile → its carts, devices, sends…) hold a few ids each: a small array
-// costs a fraction of a Set's memory, and the store holds one per person and index.
-function addTo<K, V>(index: Map<K, V[]>, key: K, value: V): void {
-  const ids = index.get(key)
-  if (ids === undefined) index.set(key, [value])
-  else if (!ids.includes(value)) ids.push(value)
-}
+/**
+ * A secondary index (profile → its carts, devices, sends…). Nearly every key holds one id, kept
+ * as the bare string; a second id makes it an array. (A one-element array per person and index
+ * was a tenth of what the store keeps per visitor, and of the garbage collector's work.)
+ */
+class IdIndex {
+  private readonly map = new Map<string, string | string[]>()
 
-function removeFrom<K, V>(index: Map<K, V[]>, key: K, value: V): void {
-  const ids = index.get(key)
-  if (ids === undefined) return
-  const at = ids.indexOf(value)
-  if (at !== -1) ids.splice(at, 1)
-  if (ids.length === 0) index.delete(key)
+  add(key: string, id: string): void {
+    const held = this.map.get(key)
+    if (held === undefined) this.map.set(key, id)
+    else if (typeof held === 'string') {
+      if (held !== id) this.map.set(key, [held, id])
+    } else if (!held.includes(id)) held.push(id)
+  }
+
+  remove(key: string, id: string): void {
+    const held = this.map.get(key)
+    if (held === undefined) return
+    if (typeof held === 'string') {
+      if (held === id) this.map.delete(key)
+      return
+    }
+    const at = held.indexOf(id)
+    if (at !== -1) held.splice(at, 1)
+    if (held.length === 1) this.map.set(key, held[0]!)
+  }
+
+  /** The ids under `key`, in the order they were added: a copy, safe to iterate while removing. */
+  get(key: string): string[] {
+    const held = this.map.get(key)
+    return held === undefined ? [] : typeof held === 'string' ? [held] : [...held]
+  }
+
+  delete(key: string): void {
+    this.map.delete(key)
+  }
 }
 
 function inRange(at: Date, range: TimeRange): boolean {
@@ -180,23 +203,23 @@ export function memoryStore(): Store {
   const byEmail = new Map<string, string>()
   /** Device → its profile. (The link's time is not kept: nothing reads it.) */
   const devices = new Map<string, string>()
-  const devicesOf = new Map<string, string[]>()
+  const devicesOf = new IdIndex()
 
   const carts = new Map<string, StoredCart>()
-  const cartsOf = new Map<string, string[]>()
+  const cartsOf = new IdIndex()
   const jobs = new Map<string, StoredJob>()
   const heap = new WakeHeap()
   let seq = 0
 
   const sends = new Map<string, SendRecord>()
   const sendByCartStep = new Map<string, string>()
-  const sendsOfCart = new Map<string, string[]>()
-  const sendsOf = new Map<string, string[]>()
+  const sendsOfCart = new IdIndex()
+  const sendsOf = new IdIndex()
 
   const orders = new Map<string, OrderRecord>()
-  const ordersOf = new Map<string, string[]>()
+  const ordersOf = new IdIndex()
   const assignments = new Map<string, AssignmentRecord>()
-  const assignmentsOf = new Map<string, string[]>()
+  const assignmentsOf = new IdIndex()
   const suppressions = new Map<string, SuppressionRecord>()
 
   const cartStepKey = (cartId: string, step: string) => `${cartId}\u0000${step}`
@@ -231,9 +254,9 @@ export function memoryStore(): Store {
 
   function linkDevice(deviceId: string, profileId: string): void {
     const previous = devices.get(deviceId)
-    if (previous !== undefined) removeFrom(devicesOf, previous, deviceId)
+    if (previous !== undefined) devicesOf.remove(previous, deviceId)
     devices.set(deviceId, profileId)
-    addTo(devicesOf, profileId, deviceId)
+    devicesOf.add(profileId, deviceId)
   }
 
   function schedule(cartId: string, profileId: string, dueAt: Date): void {
@@ -264,7 +287,7 @@ export function memoryStore(): Store {
     const cart = carts.get(cartId)
     if (cart === undefined) return
     carts.delete(cartId)
-    removeFrom(cartsOf, cart.profileId, cartId)
+    cartsOf.remove(cart.profileId, cartId)
     jobs.delete(cartId)
   }
 
@@ -273,15 +296,15 @@ export function memoryStore(): Store {
     if (send === undefined) return
     sends.delete(id)
     sendByCartStep.delete(cartStepKey(send.cartId, send.step))
-    removeFrom(sendsOfCart, send.cartId, id)
-    removeFrom(sendsOf, send.profileId, id)
+    sendsOfCart.remove(send.cartId, id)
+    sendsOf.remove(send.profileId, id)
   }
 
   function deleteOrder(id: string): void {
     const order = orders.get(id)
     if (order === undefined) return
     orders.delete(id)
-    removeFrom(ordersOf, order.profileId, id)
+    ordersOf.remove(order.profileId, id)
   }
 
   function unindexProfile(profile: StoredProfile): void {
@@ -297,7 +320,7 @@ export function memoryStore(): Store {
   }
 
   function cartSends(cartId: string): SendRecord[] {
-    return (sendsOfCart.get(cartId) ?? [])
+    return sendsOfCart.get(cartId)
       .map((id) => copy(sends.get(id)!))
       .sort((a, b) => a.stepIndex - b.stepIndex)
   }
@@ -354,35 +377,35 @@ export function memoryStore(): Store {
 
     async mergeProfiles(fromId, intoId) {
       if (fromId === intoId) return
-      for (const deviceId of devicesOf.get(fromId) ?? []) {
+      for (const deviceId of devicesOf.get(fromId)) {
         devices.set(deviceId, intoId)
-        addTo(devicesOf, intoId, deviceId)
+        devicesOf.add(intoId, deviceId)
       }
       devicesOf.delete(fromId)
-      for (const cartId of cartsOf.get(fromId) ?? []) {
+      for (const cartId of cartsOf.get(fromId)) {
         carts.get(cartId)!.profileId = intoId
         const job = jobs.get(cartId)
         if (job !== undefined) job.profileId = intoId
-        addTo(cartsOf, intoId, cartId)
+        cartsOf.add(intoId, cartId)
       }
       cartsOf.delete(fromId)
-      for (const sendId of sendsOf.get(fromId) ?? []) {
+      for (const sendId of sendsOf.get(fromId)) {
         sends.get(sendId)!.profileId = intoId
-        addTo(sendsOf, intoId, sendId)
+        sendsOf.add(intoId, sendId)
       }
       sendsOf.delete(fromId)
-      for (const orderId of ordersOf.get(fromId) ?? []) {
+      for (const orderId of ordersOf.get(fromId)) {
         orders.get(orderId)!.profileId = intoId
-        addTo(ordersOf, intoId, orderId)
+        ordersOf.add(intoId, orderId)
       }
       ordersOf.delete(fromId)
-      for (const key of assignmentsOf.get(fromId) ?? []) {
+      for (const key of assignmentsOf.get(fromId)) {
         const assignment = assignments.get(key)!
         assignments.delete(key)
         const target = assignmentKey(assignment.experimentId, intoId)
         if (!assignments.has(target)) {
           assignments.set(target, { ...assignment, profileId: intoId })
-          addTo(assignmentsOf, intoId, target)
+          assignmentsOf.add(intoId, target)
         }
       }
       assignmentsOf.delete(fromId)
@@ -398,17 +421,17 @@ export function memoryStore(): Store {
       if (owner !== undefined) saveProfile(owner.profile, owner.device)
       const previous = carts.get(cart.id)
       if (previous !== undefined && previous.profileId !== cart.profileId) {
-        removeFrom(cartsOf, previous.profileId, cart.id)
+        cartsOf.remove(previous.profileId, cart.id)
       }
       carts.set(cart.id, toStoredCart(cart))
-      addTo(cartsOf, cart.profileId, cart.id)
+      cartsOf.add(cart.profileId, cart.id)
       if (job === undefined) return
       if ('dueAt' in job) schedule(cart.id, cart.profileId, job.dueAt)
       else cancel(cart.id, job.cancel)
     },
 
     async listCarts(profileId) {
-      return (cartsOf.get(profileId) ?? []).map((id) => fromStoredCart(carts.get(id)!))
+      return cartsOf.get(profileId).map((id) => fromStoredCart(carts.get(id)!))
     },
 
     async schedule({ cartId, profileId, dueAt }) {
@@ -469,7 +492,7 @@ export function memoryStore(): Store {
         const cart = carts.get(id)
         if (cart === undefined) continue
         const profile = profiles.get(cart.profileId)
-        const others = (cartsOf.get(cart.profileId) ?? []).map((other) => carts.get(other)!)
+        const others = cartsOf.get(cart.profileId).map((other) => carts.get(other)!)
         views.set(id, {
           cart: fromStoredCart(cart),
           profile: profile === undefined ? null : fromStoredProfile(profile),
@@ -490,8 +513,8 @@ export function memoryStore(): Store {
       if (existing !== undefined) return copy(sends.get(existing)!)
       sends.set(send.id, copy(send))
       sendByCartStep.set(key, send.id)
-      addTo(sendsOfCart, send.cartId, send.id)
-      addTo(sendsOf, send.profileId, send.id)
+      sendsOfCart.add(send.cartId, send.id)
+      sendsOf.add(send.profileId, send.id)
       return copy(send)
     },
 
@@ -511,7 +534,7 @@ export function memoryStore(): Store {
     },
 
     async listProfileSends(profileId, since) {
-      return (sendsOf.get(profileId) ?? [])
+      return sendsOf.get(profileId)
         .map((id) => sends.get(id)!)
         .filter((send) => send.createdAt.getTime() >= since.getTime())
         .sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime())
@@ -528,7 +551,7 @@ export function memoryStore(): Store {
     async saveOrder(order) {
       if (orders.has(order.id)) return false
       orders.set(order.id, copy(order))
-      addTo(ordersOf, order.profileId, order.id)
+      ordersOf.add(order.profileId, order.id)
       return true
     },
 
@@ -537,7 +560,7 @@ export function memoryStore(): Store {
       const existing = assignments.get(key)
       if (existing !== undefined) return copy(existing)
       assignments.set(key, copy(assignment))
-      addTo(assignmentsOf, assignment.profileId, key)
+      assignmentsOf.add(assignment.profileId, key)
       return copy(assignment)
     },
 
@@ -560,12 +583,12 @@ export function memoryStore(): Store {
     },
 
     async forgetProfile(profileId) {
-      for (const deviceId of devicesOf.get(profileId) ?? []) devices.delete(deviceId)
+      for (const deviceId of devicesOf.get(profileId)) devices.delete(deviceId)
       devicesOf.delete(profileId)
-      for (const cartId of [...(cartsOf.get(profileId) ?? [])]) deleteCart(cartId)
-      for (const sendId of [...(sendsOf.get(profileId) ?? [])]) deleteSend(sendId)
-      for (const orderId of [...(ordersOf.get(profileId) ?? [])]) deleteOrder(orderId)
-      for (const key of assignmentsOf.get(profileId) ?? []) assignments.delete(key)
+      for (const cartId of cartsOf.get(profileId)) deleteCart(cartId)
+      for (const sendId of sendsOf.get(profileId)) deleteSend(sendId)
+      for (const orderId of ordersOf.get(profileId)) deleteOrder(orderId)
+      for (const key of assignmentsOf.get(profileId)) assignments.delete(key)
       assignmentsOf.delete(profileId)
       deleteProfile(profileId)
     },

@@ -12,7 +12,7 @@ import { parseIdentify, parseOrder, parseTrackCart, parseWho } from './inputs.js
 import { resolveOptions, type RelanceOptions } from './options.js'
 import { createTemplateRenderer } from './render/renderer.js'
 import { buildReport, type Report, type ReportOptions } from './report.js'
-import { RateLimiter, newTickState, processJob } from './scheduler.js'
+import { RateLimiter, newTickState, processJob, settleJob } from './scheduler.js'
 import { memoryStore } from './stores/memory.js'
 import type { CartRecord, OrderAttribution, ProfileRecord, PurgeResult, SuppressionReason } from './stores/types.js'
 import { addDuration, approximateMs, subtractDuration } from './time.js'
@@ -306,7 +306,7 @@ export function createRelance(options: RelanceOptions): Relance {
       const fresh = jobs.filter((job) => !seen.has(job.cartId))
       // A job settled due again within this tick waits for the next one (no loops, no bursts).
       for (const job of jobs) {
-        if (seen.has(job.cartId)) state.settlements.push({ cartId: job.cartId, rev: job.rev, settlement: { state: 'pending', dueAt: new Date(at.getTime() + 1), attempts: job.attempts, note: 'next-tick' } })
+        if (seen.has(job.cartId)) settleJob(state, job, { state: 'pending', dueAt: new Date(at.getTime() + 1), attempts: job.attempts, note: 'next-tick' })
         seen.add(job.cartId)
       }
       const more = jobs.length === batchSize && fresh.length > 0
@@ -328,7 +328,13 @@ export function createRelance(options: RelanceOptions): Relance {
       // looked at again: every decision is recomputed, and a sent step is never sent twice.
       await written()
       const settlements = state.settlements.splice(0)
-      if (settlements.length > 0) writing = store.settleMany(core.workerId, settlements).then(() => null, (error: unknown) => ({ error }))
+      const announcements = state.announcements.splice(0)
+      if (settlements.length > 0) {
+        writing = store.settleMany(core.workerId, settlements).then((results) => {
+          results.forEach((result, i) => { if (result === 'applied') announcements[i]?.() })
+          return null
+        }, (error: unknown) => ({ error }))
+      }
       if (!more) {
         if (jobs.length === batchSize) nextTickIn = 0 // only jobs seen in this tick: more work soon
         break

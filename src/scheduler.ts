@@ -43,6 +43,13 @@ export interface TickState {
    * writing it a little later changes nothing but the number of round trips.
    */
   settlements: SettleItem[]
+  /**
+   * For each queued settlement, the event that reports it ('skipped', 'deferred'), or null:
+   * emitted once the settlement is written and applied, so a listener reading the store sees
+   * what the event says, and a decision that yielded to a newer state of the cart (the cart
+   * changed while it was processed) is never announced.
+   */
+  announcements: ((() => void) | null)[]
 }
 
 export function newTickState(now: Date): TickState {
@@ -53,6 +60,7 @@ export function newTickState(now: Date): TickState {
     transportDownUntil: null,
     rateLimited: false,
     settlements: [],
+    announcements: [],
   }
 }
 
@@ -96,9 +104,13 @@ export function hasLawfulBasis(core: Core, profile: ProfileRecord): boolean {
   return core.options.consentPolicy === 'soft-opt-in' && profile.marketing.state === 'unknown' && profile.hasPurchased
 }
 
-/** Queues the job's settlement with the rest of its batch (see `TickState.settlements`). */
-function settleJob(state: TickState, job: JobRecord, settlement: Settlement): void {
+/**
+ * Queues the job's settlement with the rest of its batch (see `TickState.settlements`), and the
+ * event that announces it once it is applied.
+ */
+export function settleJob(state: TickState, job: JobRecord, settlement: Settlement, announce: (() => void) | null = null): void {
   state.settlements.push({ cartId: job.cartId, rev: job.rev, settlement })
+  state.announcements.push(announce)
 }
 
 /** Steps not yet taken for this cart, each as this person receives it, with its due time. */
@@ -204,14 +216,12 @@ async function processClaimed(
   const { now, counts } = state
   const settle = (settlement: Settlement) => settleJob(state, job, settlement)
   const end = async (reason: SkipReason, profileId: string, step: string | null = null) => {
-    settle({ state: 'done', note: reason })
+    settleJob(state, job, { state: 'done', note: reason }, () => core.emit('skipped', { cartId: job.cartId, profileId, step, reason, at: now }))
     counts.skipped++
-    core.emit('skipped', { cartId: job.cartId, profileId, step, reason, at: now })
   }
   const defer = async (step: string, reason: 'quiet-hours' | 'frequency-cap' | 'rate-limit' | 'retry', until: Date, attempts = job.attempts) => {
-    settle({ state: 'pending', dueAt: until, attempts, note: reason })
+    settleJob(state, job, { state: 'pending', dueAt: until, attempts, note: reason }, () => core.emit('deferred', { cartId: job.cartId, profileId: job.profileId, step, reason, until }))
     counts.deferred++
-    core.emit('deferred', { cartId: job.cartId, profileId: job.profileId, step, reason, until })
   }
 
   if (view === undefined || view.profile === null) return end('gone', job.profileId)
@@ -433,9 +443,8 @@ async function retryLater(core: Core, job: JobRecord, state: TickState, step: st
     return settleNext(core, state, job, view.cart, view.profile, view.sends, index)
   }
   core.emit('failed', { cartId: job.cartId, profileId: job.profileId, step, error, attempts, willRetry: true })
-  settleJob(state, job, { state: 'pending', dueAt: until, attempts, note: 'retry' })
+  settleJob(state, job, { state: 'pending', dueAt: until, attempts, note: 'retry' }, () => core.emit('deferred', { cartId: job.cartId, profileId: job.profileId, step, reason: 'retry', until }))
   state.counts.deferred++
-  core.emit('deferred', { cartId: job.cartId, profileId: job.profileId, step, reason: 'retry', until })
 }
 
 /**

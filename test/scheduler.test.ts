@@ -1,5 +1,6 @@
 import { describe, expect, it, vi } from 'vitest'
-import { createRelance, memoryTransport, RelanceError } from '../src/index.js'
+import { createRelance, memoryStore, memoryTransport, RelanceError } from '../src/index.js'
+import type { Store } from '../src/stores/types.js'
 import { ITEMS, SECRET, SHOP, FakeClock, consentingShopper, setup } from './helpers/engine.js'
 
 describe('the sequence', () => {
@@ -414,5 +415,62 @@ describe('leases', () => {
     await relance.tick()
     expect(stolen).toBe(true)
     expect(transport.messages).toHaveLength(0)
+  })
+})
+
+describe("'skipped' and 'deferred' events", () => {
+  it('are emitted once the store holds what they say', async () => {
+    // 20:30 in Paris: the first step falls due at 21:30, inside the quiet hours (21:00–08:00).
+    const { relance, clock, store } = setup({ quietHours: { start: '21:00', end: '08:00' }, staleAfter: { days: 2 } }, '2026-06-10T18:30:00Z')
+    const seen: Promise<unknown>[] = []
+    relance.on('deferred', (e) => seen.push(store.getJob(e.cartId).then((job) => ({ event: 'deferred', until: e.until.toISOString(), job }))))
+    relance.on('skipped', (e) => seen.push(store.getJob(e.cartId).then((job) => ({ event: 'skipped', reason: e.reason, job }))))
+    await consentingShopper(relance, 1)
+    await relance.trackCart({ cartId: 'c', deviceId: 'device-1', items: ITEMS, currency: 'EUR' })
+    clock.advance({ hours: 1 })
+    expect(await relance.tick()).toMatchObject({ deferred: 1 })
+    expect(await Promise.all(seen.splice(0))).toEqual([{
+      event: 'deferred',
+      until: '2026-06-11T06:00:00.000Z', // 08:00 in Paris
+      job: expect.objectContaining({ state: 'pending', dueAt: new Date('2026-06-11T06:00:00Z'), owner: null, leaseUntil: null, note: 'quiet-hours' }),
+    }])
+    clock.advance({ days: 3 })
+    expect(await relance.tick()).toMatchObject({ skipped: 1 })
+    expect(await Promise.all(seen)).toEqual([{
+      event: 'skipped',
+      reason: 'stale',
+      job: expect.objectContaining({ state: 'done', owner: null, leaseUntil: null, note: 'stale' }),
+    }])
+  })
+
+  it('are not emitted for a decision that yielded to a newer snapshot of the cart', async () => {
+    // The shopper comes back on another device while the worker is deciding about her stale
+    // cart: the claimed job's revision moves on, the "stale" settlement yields, and the cart is
+    // recovered from its new snapshot instead.
+    const base = memoryStore()
+    let comeBack: (() => Promise<unknown>) | null = null
+    const store: Store = {
+      ...base,
+      async claimBatch(options) {
+        const batch = await base.claimBatch(options)
+        if (comeBack !== null && batch.jobs.length > 0) await comeBack()
+        return batch
+      },
+    }
+    const { relance, clock, transport } = setup({ store, staleAfter: { days: 2 }, frequencyCap: false })
+    const skipped: string[] = []
+    relance.on('skipped', (e) => skipped.push(`${e.cartId}:${e.reason}`))
+    await consentingShopper(relance, 1)
+    await relance.trackCart({ cartId: 'c', deviceId: 'device-1', items: ITEMS, currency: 'EUR' })
+    clock.advance({ days: 3 })
+    comeBack = () => relance.trackCart({ cartId: 'c', deviceId: 'device-1', items: ITEMS.slice(0, 1), currency: 'EUR' })
+    expect(await relance.tick()).toMatchObject({ claimed: 1, sent: 0 })
+    comeBack = null
+    expect(skipped).toEqual([])
+    expect(await base.getJob('c')).toMatchObject({ state: 'pending', owner: null })
+    clock.advance({ hours: 1 })
+    expect(await relance.tick()).toMatchObject({ sent: 1 })
+    expect(transport.messages.map((m) => m.meta.step)).toEqual(['reminder'])
+    expect(skipped).toEqual([])
   })
 })

@@ -1,7 +1,7 @@
 /**
  * `npm run bench`: runs every benchmark script in this folder one after the other, each in its
  * own process (so one bench's heap or sockets never skew the next), and prints their tables.
- * Pass names to run a subset: `npm run bench -- render smtp`.
+ * Pass names to run a subset (`npm run bench -- render smtp`), then flags for those scripts.
  */
 import { spawnSync } from 'node:child_process'
 import { readdirSync } from 'node:fs'
@@ -9,7 +9,11 @@ import { availableParallelism, cpus, totalmem } from 'node:os'
 import { fileURLToPath } from 'node:url'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
-const wanted = process.argv.slice(2)
+// Names first, then flags for the scripts: `npm run bench -- stores --only tick --backends postgres`.
+const args = process.argv.slice(2)
+const firstFlag = args.findIndex((arg) => arg.startsWith('-'))
+const wanted = firstFlag === -1 ? args : args.slice(0, firstFlag)
+const flags = firstFlag === -1 ? [] : args.slice(firstFlag)
 const scripts = readdirSync(here)
   .filter((name) => name.endsWith('.ts') && name !== 'index.ts' && !name.startsWith('_'))
   .filter((name) => wanted.length === 0 || wanted.includes(name.replace(/\.ts$/, '')))
@@ -18,7 +22,7 @@ const scripts = readdirSync(here)
 let failed = 0
 for (const script of scripts) {
   console.log(`\n=== bench/${script} ===\n`)
-  const result = spawnSync(process.execPath, ['--import', 'tsx', `${here}${script}`], { stdio: 'inherit' })
+  const result = spawnSync(process.execPath, ['--import', 'tsx', `${here}${script}`, ...flags], { stdio: 'inherit' })
   if (result.status !== 0) {
     failed++
     console.error(`bench/${script} exited with ${result.status ?? result.signal}`)

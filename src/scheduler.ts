@@ -44,10 +44,10 @@ export interface TickState {
    */
   settlements: SettleItem[]
   /**
-   * For each queued settlement, the event that reports it ('skipped', 'deferred'), or null:
-   * emitted once the settlement is written and applied, so a listener reading the store sees
-   * what the event says, and a decision that yielded to a newer state of the cart (the cart
-   * changed while it was processed) is never announced.
+   * For each queued settlement, what reports it (a 'skipped' or 'deferred' event and its count),
+   * or null: run once the settlement is written and applied, so a listener reading the store
+   * sees what the event says, and a decision that yielded to a newer state of the cart (the cart
+   * changed while it was processed) is neither announced nor counted.
    */
   announcements: ((() => void) | null)[]
 }
@@ -216,12 +216,16 @@ async function processClaimed(
   const { now, counts } = state
   const settle = (settlement: Settlement) => settleJob(state, job, settlement)
   const end = async (reason: SkipReason, profileId: string, step: string | null = null) => {
-    settleJob(state, job, { state: 'done', note: reason }, () => core.emit('skipped', { cartId: job.cartId, profileId, step, reason, at: now }))
-    counts.skipped++
+    settleJob(state, job, { state: 'done', note: reason }, () => {
+      counts.skipped++
+      core.emit('skipped', { cartId: job.cartId, profileId, step, reason, at: now })
+    })
   }
   const defer = async (step: string, reason: 'quiet-hours' | 'frequency-cap' | 'rate-limit' | 'retry', until: Date, attempts = job.attempts) => {
-    settleJob(state, job, { state: 'pending', dueAt: until, attempts, note: reason }, () => core.emit('deferred', { cartId: job.cartId, profileId: job.profileId, step, reason, until }))
-    counts.deferred++
+    settleJob(state, job, { state: 'pending', dueAt: until, attempts, note: reason }, () => {
+      counts.deferred++
+      core.emit('deferred', { cartId: job.cartId, profileId: job.profileId, step, reason, until })
+    })
   }
 
   if (view === undefined || view.profile === null) return end('gone', job.profileId)
@@ -443,8 +447,10 @@ async function retryLater(core: Core, job: JobRecord, state: TickState, step: st
     return settleNext(core, state, job, view.cart, view.profile, view.sends, index)
   }
   core.emit('failed', { cartId: job.cartId, profileId: job.profileId, step, error, attempts, willRetry: true })
-  settleJob(state, job, { state: 'pending', dueAt: until, attempts, note: 'retry' }, () => core.emit('deferred', { cartId: job.cartId, profileId: job.profileId, step, reason: 'retry', until }))
-  state.counts.deferred++
+  settleJob(state, job, { state: 'pending', dueAt: until, attempts, note: 'retry' }, () => {
+    state.counts.deferred++
+    core.emit('deferred', { cartId: job.cartId, profileId: job.profileId, step, reason: 'retry', until })
+  })
 }
 
 /**

@@ -99,6 +99,11 @@ export interface TickResult {
   /** Jobs leased and examined. */
   claimed: number
   sent: number
+  /**
+   * Steps or carts given up, and carts put off (quiet hours, frequency cap, rate limit, retry):
+   * as the 'skipped' and 'deferred' events report them, so a decision that yielded to a newer
+   * snapshot of the cart is not counted.
+   */
   skipped: number
   deferred: number
   failed: number

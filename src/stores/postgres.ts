@@ -233,10 +233,18 @@ const VIEW_COLUMNS = `${CART_COLUMNS.map((c) => `c.${c} AS "cart.${c}"`).join(',
     FROM {schema}.relance_sends s WHERE s.cart_id = c.id) AS sends`
 const VIEW_PROFILE = `LEFT JOIN LATERAL (SELECT * FROM {schema}.relance_profiles p WHERE p.id = c.profile_id LIMIT 1) p ON true`
 
-/** The columns of a view row that start with `prefix`, without it: a row of that table. */
-function columnsOf(row: Row, prefix: string, columns: readonly string[]): Row {
+/**
+ * A view column's name and the name it has in its table. Built once: a key made by `+` on every
+ * row is a new string that each property lookup must hash and find again.
+ */
+const prefixed = (prefix: string, columns: readonly string[]) => columns.map((column) => [prefix + column, column] as const)
+const CART_VIEW_COLUMNS = prefixed('cart.', CART_COLUMNS)
+const PROFILE_VIEW_COLUMNS = prefixed('profile.', PROFILE_COLUMNS)
+
+/** The columns of a view row that belong to one table, under their own names: a row of it. */
+function columnsOf(row: Row, columns: readonly (readonly [string, string])[]): Row {
   const out: Row = {}
-  for (const column of columns) out[column] = row[prefix + column]
+  for (const [viewName, name] of columns) out[name] = row[viewName]
   return out
 }
 
@@ -404,10 +412,10 @@ const UPDATABLE_SEND_FIELDS = {
 const byDue = (a: JobRecord, b: JobRecord) => a.dueAt.getTime() - b.dueAt.getTime()
 
 function addView(views: Map<string, CartView>, row: Row): void {
-  const cart = map.cart(columnsOf(row, 'cart.', CART_COLUMNS))
+  const cart = map.cart(columnsOf(row, CART_VIEW_COLUMNS))
   views.set(cart.id, {
     cart,
-    profile: row['profile.id'] === null ? null : map.profile(columnsOf(row, 'profile.', PROFILE_COLUMNS)),
+    profile: row['profile.id'] === null ? null : map.profile(columnsOf(row, PROFILE_VIEW_COLUMNS)),
     superseded: row.superseded === true,
     sends: (row.sends as Row[]).map(map.send),
   })

@@ -146,7 +146,6 @@ describe('properties under random interleavings of events on several devices', (
       { numRuns: 300 },
     )
     // The property only means something if emails did go out.
-    console.log('TOTAL SENT', totalSent)
     expect(totalSent).toBeGreaterThan(300)
   })
 })

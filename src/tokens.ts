@@ -23,15 +23,21 @@ const TOKEN_LENGTH = Math.ceil(((PAYLOAD_BYTES + MAC_BYTES) * 4) / 3)
 const pool = Buffer.alloc(4096)
 let poolOffset = pool.length
 
-/** A fresh random id (128 bits, base64url, 22 characters) for a profile, a send or a link. */
-export function randomId(): string {
+/** Takes `ID_BYTES` fresh random bytes from the pool: returns where they start in `pool`. */
+function takeRandomBytes(): number {
   if (poolOffset + ID_BYTES > pool.length) {
     randomFillSync(pool)
     poolOffset = 0
   }
-  const id = pool.toString('base64url', poolOffset, poolOffset + ID_BYTES)
+  const start = poolOffset
   poolOffset += ID_BYTES
-  return id
+  return start
+}
+
+/** A fresh random id (128 bits, base64url, 22 characters) for a profile, a send or a link. */
+export function randomId(): string {
+  const start = takeRandomBytes()
+  return pool.toString('base64url', start, start + ID_BYTES)
 }
 
 let lastMs = -Infinity
@@ -68,13 +74,9 @@ export function orderedId(at: Date): string {
   }
   for (let i = 11, rest = ms; i >= 0; i--, rest = Math.floor(rest / 16)) idCodes[i] = HEX[rest % 16]!
   for (let i = 17, rest = sequence; i >= 12; i--, rest >>>= 4) idCodes[i] = HEX[rest & 15]!
-  if (poolOffset + ID_BYTES > pool.length) {
-    randomFillSync(pool)
-    poolOffset = 0
-  }
   // base64url of 16 bytes: five groups of three bytes (four characters each), then one byte (two).
   let k = 18
-  let p = poolOffset
+  let p = takeRandomBytes()
   for (let group = 0; group < 5; group++, p += 3) {
     const bits = (pool[p]! << 16) | (pool[p + 1]! << 8) | pool[p + 2]!
     idCodes[k++] = BASE64URL[bits >>> 18]!
@@ -84,7 +86,6 @@ export function orderedId(at: Date): string {
   }
   idCodes[k++] = BASE64URL[pool[p]! >>> 2]!
   idCodes[k] = BASE64URL[(pool[p]! & 3) << 4]!
-  poolOffset += ID_BYTES
   return String.fromCharCode.apply(null, idCodes)
 }
 

@@ -119,35 +119,41 @@ interface TickCosts {
 async function tickCosts(name: string, rounds: number): Promise<TickCosts> {
   const open = async (stored: number) => {
     const backend = await BACKENDS[name]!()
-    const loadStart = performance.now()
-    const chunk = 250_000
-    for (let from = 0; from < stored; from += chunk) await backend.bulk(from, Math.min(chunk, stored - from))
-    const loadSeconds = (performance.now() - loadStart) / 1000
-    const clock = new FakeClock(T0)
-    const relance = engine(backend, clock)
-    let round = 0
-    const tick = async () => {
-      // 70 minutes apart: each round's carts are due (1 h) before the next round seeds, and all
-      // rounds (13 for the small store) stay within a day, before any earlier cart's second step
-      // (24 h) is due.
-      clock.set(new Date(T0.getTime() + round * 70 * 60_000))
-      await seedDue(relance, `r${round++}`, DUE)
-      clock.advance({ hours: 1 })
-      const started = performance.now()
-      const result = await relance.tick()
-      const ms = performance.now() - started
-      if (result.sent !== DUE) throw new Error(`${name}: sent ${result.sent} of ${DUE}`)
-      return ms
+    // A store whose load or warm-up fails is removed here; the caller removes the others.
+    try {
+      const loadStart = performance.now()
+      const chunk = 250_000
+      for (let from = 0; from < stored; from += chunk) await backend.bulk(from, Math.min(chunk, stored - from))
+      const loadSeconds = (performance.now() - loadStart) / 1000
+      const clock = new FakeClock(T0)
+      const relance = engine(backend, clock)
+      let round = 0
+      const tick = async () => {
+        // 70 minutes apart: each round's carts are due (1 h) before the next round seeds, and all
+        // rounds (13 for the small store) stay within a day, before any earlier cart's second step
+        // (24 h) is due.
+        clock.set(new Date(T0.getTime() + round * 70 * 60_000))
+        await seedDue(relance, `r${round++}`, DUE)
+        clock.advance({ hours: 1 })
+        const started = performance.now()
+        const result = await relance.tick()
+        const ms = performance.now() - started
+        if (result.sent !== DUE) throw new Error(`${name}: sent ${result.sent} of ${DUE}`)
+        return ms
+      }
+      const series = async () => {
+        const times: number[] = []
+        for (let i = 0; i < rounds; i++) times.push(await tick())
+        return times
+      }
+      // Three ticks warm up (JIT, statement caches) and are not counted: after one, the memory
+      // store's first series still ran at 150 ms a tick and its last at 90.
+      for (let i = 0; i < 3; i++) await tick()
+      return { series, loadSeconds, cleanup: () => backend.cleanup() }
+    } catch (error) {
+      await backend.cleanup()
+      throw error
     }
-    const series = async () => {
-      const times: number[] = []
-      for (let i = 0; i < rounds; i++) times.push(await tick())
-      return times
-    }
-    // Three ticks warm up (JIT, statement caches) and are not counted: after one, the memory
-    // store's first series still ran at 150 ms a tick and its last at 90.
-    for (let i = 0; i < 3; i++) await tick()
-    return { series, loadSeconds, cleanup: () => backend.cleanup() }
   }
   const small = await open(SMALL)
   try {

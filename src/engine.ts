@@ -139,7 +139,7 @@ export function createRelance(options: RelanceOptions): Relance {
     // The cart's lock and the identity's, taken together: the cart's owner may be joined to this
     // person below, under the same locks.
     return core.locks.run([`cart:${command.cartId}`, ...identityLocks(command)], async () => {
-      // The cart is read together with the identity lookups (under this cart lock all along).
+      // The cart is read together with the identity lookups (under these locks all along).
       let existing: CartRecord | null = null
       let status: CartRecord['status'] = command.items.length === 0 ? 'empty' : 'open'
       const readCart = async () => {

@@ -11,7 +11,6 @@
  */
 import { fork, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import nodemailer from 'nodemailer'
 import { createRelance, memoryStore } from '../src/index.js'
@@ -20,6 +19,7 @@ import { toMailOptions } from '../src/transports/mail-options.js'
 import { connectWithoutNagle } from '../src/transports/no-delay-socket.js'
 import type { OutgoingMessage, Transport } from '../src/transports/types.js'
 import { FakeClock, ITEMS, SECRET, SHOP } from '../test/helpers/engine.js'
+import { childScript } from './_scripts.js'
 
 /** The SMTP server runs in a child process (see `_smtp-sink.ts`). */
 interface Sink {
@@ -31,7 +31,8 @@ interface Sink {
 }
 
 async function startSink(): Promise<Sink> {
-  const child: ChildProcess = fork(fileURLToPath(new URL('./_smtp-sink.ts', import.meta.url)), { execArgv: ['--import', 'tsx'] })
+  const sink = childScript('./_smtp-sink.ts')
+  const child: ChildProcess = fork(sink.file, { execArgv: sink.execArgv })
   const [{ host, port }] = (await once(child, 'message')) as [{ host: string; port: number }]
   return {
     host, port, url: `smtp://${host}:${port}`,

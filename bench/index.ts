@@ -2,13 +2,23 @@
  * `npm run bench`: runs every benchmark script in this folder one after the other, each in its
  * own process (so one bench's heap or sockets never skew the next), and prints their tables.
  * Pass names to run a subset (`npm run bench -- render smtp`), then flags for those scripts.
+ *
+ * The scripts run as bundles made here with esbuild, as the package is built (no `keepNames`),
+ * not through tsx: tsx names every function it compiles, wrapping each closure made per call in
+ * a `__name(…)` call that the published code does not have. The scripts they start in child
+ * processes are bundled beside them (see _scripts.ts).
  */
 import { spawnSync } from 'node:child_process'
-import { readdirSync } from 'node:fs'
+import { readdirSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, totalmem } from 'node:os'
+import { basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { build } from 'esbuild'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
+const out = fileURLToPath(new URL('../node_modules/.cache/relance-bench/', import.meta.url))
+/** Scripts the benches start in child processes. */
+const CHILDREN = ['_smtp-sink.ts', '../test/workers/worker.ts']
 // Names first, then flags for the scripts: `npm run bench -- stores --only tick --backends postgres`.
 const args = process.argv.slice(2)
 const firstFlag = args.findIndex((arg) => arg.startsWith('-'))
@@ -19,10 +29,26 @@ const scripts = readdirSync(here)
   .filter((name) => wanted.length === 0 || wanted.includes(name.replace(/\.ts$/, '')))
   .sort()
 
+rmSync(out, { recursive: true, force: true })
+await build({
+  // One flat folder, named after each script: children are found beside their parent.
+  entryPoints: Object.fromEntries([...scripts, ...CHILDREN].map((script) => [basename(script, '.ts'), `${here}${script}`])),
+  outdir: out,
+  outExtension: { '.js': '.mjs' },
+  bundle: true,
+  format: 'esm',
+  platform: 'node',
+  target: 'node20',
+  // Dependencies load from node_modules, as for a user of the package.
+  packages: 'external',
+  logLevel: 'warning',
+})
+
 let failed = 0
 for (const script of scripts) {
   console.log(`\n=== bench/${script} ===\n`)
-  const result = spawnSync(process.execPath, ['--import', 'tsx', `${here}${script}`, ...flags], { stdio: 'inherit' })
+  const bundle = `${out}${script.replace(/\.ts$/, '.mjs')}`
+  const result = spawnSync(process.execPath, [bundle, ...flags], { stdio: 'inherit' })
   if (result.status !== 0) {
     failed++
     console.error(`bench/${script} exited with ${result.status ?? result.signal}`)

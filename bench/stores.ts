@@ -16,13 +16,13 @@ import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import pg from 'pg'
 import { createRelance } from '../src/engine.js'
 import type { Transport } from '../src/transports/types.js'
 import { FakeClock, ITEMS, SECRET, SHOP } from '../test/helpers/engine.js'
 import { BACKENDS, POSTGRES_URL, type BenchBackend } from './_backends.js'
+import { childScript } from './_scripts.js'
 
 const { values } = parseArgs({
   options: {
@@ -278,7 +278,7 @@ async function postgresClaims(rounds: number): Promise<ClaimRow[]> {
 
 // --- 4. worker processes -----------------------------------------------------------------------
 
-const WORKER = fileURLToPath(new URL('../test/workers/worker.ts', import.meta.url))
+const WORKER = childScript('../test/workers/worker.ts')
 
 async function workerThroughput(name: string, processes: number, carts: number, latency = 0): Promise<number> {
   const backend = await BACKENDS[name]!()
@@ -288,7 +288,7 @@ async function workerThroughput(name: string, processes: number, carts: number, 
     const clock = new FakeClock(T0)
     await seedDue(engine(backend, clock), 'w', carts)
     const at = new Date(T0.getTime() + HOUR).toISOString()
-    const children = Array.from({ length: processes }, (_, i) => spawn(process.execPath, ['--import', 'tsx', WORKER, backend.spec!, at, log, '--id', `w${i}`, '--latency', String(latency)], { stdio: ['pipe', 'pipe', 'inherit'] }))
+    const children = Array.from({ length: processes }, (_, i) => spawn(process.execPath, [...WORKER.execArgv, WORKER.file, backend.spec!, at, log, '--id', `w${i}`, '--latency', String(latency)], { stdio: ['pipe', 'pipe', 'inherit'] }))
     const ready = children.map((child) => new Promise<void>((resolve) => {
       let out = ''
       child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); if (out.includes('ready')) resolve() })

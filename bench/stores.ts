@@ -1,7 +1,8 @@
 /**
  * Storage benchmark, printed as tables:
  *
- * 1. `trackCart` per second, 1 and 4 concurrent callers, per store.
+ * 1. `trackCart` per second, 1 and 4 concurrent callers, new visitors and updates, per store; each
+ *    run on a fresh store, in rotated rounds.
  * 2. The cost of a tick that sends 1,000 due carts with 10k vs 1M stored (not due) carts, bulk
  *    loaded through each backend's own client: the cost must follow due work, not stored carts.
  * 3. PostgreSQL claims: the raw `FOR UPDATE SKIP LOCKED` statement vs the store's `claimDue`
@@ -63,20 +64,36 @@ async function seedDue(relance: ReturnType<typeof engine>, prefix: string, count
 
 // --- 1. trackCart/s ----------------------------------------------------------------------------
 
-async function trackCartRate(name: string): Promise<{ one: number; four: number; update1: number; update4: number }> {
+type TrackCase = { label: string; callers: number; update: boolean }
+const TRACK_CASES: TrackCase[] = [
+  { label: 'new, 1 caller', callers: 1, update: false },
+  { label: 'new, 4 callers', callers: 4, update: false },
+  { label: 'update, 1 caller', callers: 1, update: true },
+  { label: 'update, 4 callers', callers: 4, update: true },
+]
+const TRACK_WARM_UP_SECONDS = 1
+
+/**
+ * `trackCart` calls per second of one case, on a fresh store: each case starts from the same
+ * state, so the four columns compare callers and kinds of call, not store sizes (one store for
+ * all four runs gave the later columns a store two or three times larger). A warm-up of one
+ * caller making new visitors comes first: it opens connections, warms statement caches and the
+ * JIT, and tracks the carts an update picks from.
+ */
+async function trackCartRun(name: string, { callers, update }: TrackCase): Promise<number> {
   const backend = await BACKENDS[name]!()
   try {
     const clock = new FakeClock(T0)
     const relance = engine(backend, clock)
     await relance.ready()
     let next = 0
-    // `update`: a new snapshot of a cart tracked before (the common call: an item added).
-    const run = async (callers: number, update = false) => {
-      const end = performance.now() + SECONDS * 1000
+    const run = async (seconds: number, callers: number, update: boolean) => {
+      const end = performance.now() + seconds * 1000
       const known = next
       let done = 0
       const caller = async () => {
         while (performance.now() < end) {
+          // `update`: a new snapshot of a cart tracked before (the common call: an item added).
           const i = update ? done % known : next++
           await relance.trackCart({ cartId: `tc-${i}`, deviceId: `tc-d${i}`, items: update ? ITEMS.slice(0, 1 + (done % 2)) : ITEMS, currency: 'EUR' })
           done++
@@ -87,13 +104,23 @@ async function trackCartRate(name: string): Promise<{ one: number; four: number;
       clock.advance({ seconds: 1 })
       return done / ((performance.now() - started) / 1000)
     }
-    await run(1) // warm-up: statement caches, JIT
-    const one = await run(1)
-    const four = await run(4)
-    return { one, four, update1: await run(1, true), update4: await run(4, true) }
+    await run(TRACK_WARM_UP_SECONDS, 1, false)
+    return await run(SECONDS, callers, update)
   } finally {
     await backend.cleanup()
   }
+}
+
+/** Every case once per round, in an order rotated each round; the median of the rounds per case. */
+async function trackCartRates(name: string, rounds: number): Promise<number[][]> {
+  const rates: number[][] = TRACK_CASES.map(() => [])
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < TRACK_CASES.length; k++) {
+      const index = (k + round) % TRACK_CASES.length
+      rates[index]!.push(await trackCartRun(name, TRACK_CASES[index]!))
+    }
+  }
+  return rates
 }
 
 // --- 2. tick cost vs stored carts --------------------------------------------------------------
@@ -314,13 +341,14 @@ async function workerThroughput(name: string, processes: number, carts: number, 
 console.log(`Storage benchmark (${names.join(', ')}); figures are medians or ${SECONDS}-second runs\n`)
 
 if (wanted('track')) {
+  const rounds = 3
   console.log('### trackCart per second\n')
-  console.log('New: a new cart on a new device (profile + device + cart + job written). Update: a new snapshot of a known cart.\n')
-  console.log('| store | new, 1 caller | new, 4 callers | update, 1 caller | update, 4 callers |')
-  console.log('| --- | ---: | ---: | ---: | ---: |')
+  console.log(`New: a new cart on a new device (profile + device + cart + job written). Update: a new snapshot of a known cart. Each run on a fresh store after a ${TRACK_WARM_UP_SECONDS}-second warm-up; median (min–max) of ${rounds} rounds, the cases in rotated order.\n`)
+  console.log(`| store | ${TRACK_CASES.map((c) => c.label).join(' | ')} |`)
+  console.log(`| --- |${' ---: |'.repeat(TRACK_CASES.length)}`)
   for (const name of names) {
-    const { one, four, update1, update4 } = await trackCartRate(name)
-    console.log(`| ${name} | ${fmt(one)} | ${fmt(four)} | ${fmt(update1)} | ${fmt(update4)} |`)
+    const rates = await trackCartRates(name, rounds)
+    console.log(`| ${name} | ${rates.map((xs) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`).join(' | ')} |`)
   }
   console.log()
 }

@@ -19,6 +19,7 @@ import { toMailOptions } from '../src/transports/mail-options.js'
 import { connectWithoutNagle } from '../src/transports/no-delay-socket.js'
 import type { OutgoingMessage, Transport } from '../src/transports/types.js'
 import { FakeClock, ITEMS, SECRET, SHOP } from '../test/helpers/engine.js'
+import { median } from './_rounds.js'
 import { childScript } from './_scripts.js'
 
 /** The SMTP server runs in a child process (see `_smtp-sink.ts`). */
@@ -92,8 +93,6 @@ async function rawRun(server: Sink, messages: OutgoingMessage[], extra: Record<s
   transporter.close()
   return seconds
 }
-
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
 const server = await startSink()
 const times = { engine: [] as number[], raw: [] as number[], rawNoNagle: [] as number[] }

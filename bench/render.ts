@@ -15,6 +15,7 @@ import { COMPILE_OPTIONS, RUNTIME_OPTIONS } from '../src/render/helpers.js'
 import { createTemplateRenderer, oneLine } from '../src/render/renderer.js'
 import { SAMPLES, sampleInput } from '../src/render/samples.js'
 import type { RenderInput } from '../src/render/types.js'
+import { median, rotatedRounds } from './_rounds.js'
 
 const { values } = parseArgs({ options: { emails: { type: 'string', default: '5000' }, naive: { type: 'string', default: '60' }, rounds: { type: 'string', default: '7' }, 'warm-up': { type: 'string', default: '2000' } } })
 const emails = Number(values.emails)
@@ -120,15 +121,7 @@ for (const [, count, fn] of pipelines) await warmUp(count, fn)
 // Rounds: every pipeline makes one pass per round, in a rotated order, and each ratio is taken
 // within its round; this machine's speed drifts over seconds, which a single pass each would
 // put into the ratio.
-const perRound: number[][] = pipelines.map(() => [])
-for (let round = 0; round < ROUNDS; round++) {
-  for (let k = 0; k < pipelines.length; k++) {
-    const index = (k + round) % pipelines.length
-    const [, count, fn] = pipelines[index]!
-    perRound[index]!.push(await pass(count, fn))
-  }
-}
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+const perRound = await rotatedRounds(ROUNDS, pipelines, ([, count, fn]) => pass(count, fn))
 const ratios = (index: number) => perRound[0]!.map((naiveMs, round) => naiveMs / perRound[index]![round]!)
 const range = (xs: number[]) => `${median(xs).toFixed(0)}× (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`
 

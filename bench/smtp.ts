@@ -17,6 +17,7 @@ import { connectWithoutNagle } from '../src/transports/no-delay-socket.js'
 import type { OutgoingMessage } from '../src/transports/types.js'
 import { startSmtpServer, type SmtpTestServer } from '../test/helpers/smtp-server.js'
 import { outgoing } from '../test/transports/fixtures.js'
+import { median } from './_rounds.js'
 
 export interface BenchRow {
   scenario: string
@@ -91,11 +92,6 @@ async function measure(
   } finally {
     await sender.close()
   }
-}
-
-function median(values: number[]): number {
-  const sorted = [...values].sort((a, b) => a - b)
-  return sorted[Math.floor(sorted.length / 2)]!
 }
 
 /** Runs every contender in both modes, alternating their order between rounds. */

@@ -23,6 +23,7 @@ import { createRelance } from '../src/engine.js'
 import type { Transport } from '../src/transports/types.js'
 import { FakeClock, ITEMS, SECRET, SHOP } from '../test/helpers/engine.js'
 import { BACKENDS, POSTGRES_URL, type BenchBackend } from './_backends.js'
+import { median, rotatedRounds } from './_rounds.js'
 import { childScript } from './_scripts.js'
 
 const { values } = parseArgs({
@@ -43,7 +44,6 @@ const SECONDS = Number(values.seconds)
 const LATENCY = Number(values.latency)
 const names = values.backends.split(',')
 const wanted = (section: string) => values.only === undefined || values.only.includes(section)
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1)).replace(/\B(?=(\d{3})+(?!\d))/g, ' ')
 const T0 = new Date('2026-06-10T08:00:00Z')
 const HOUR = 3_600_000
@@ -80,7 +80,7 @@ const TRACK_WARM_UP_SECONDS = 1
  * caller making new visitors comes first: it opens connections, warms statement caches and the
  * JIT, and tracks the carts an update picks from.
  */
-async function trackCartRun(name: string, { callers, update }: TrackCase): Promise<number> {
+async function trackCartRun(name: string, measured: TrackCase): Promise<number> {
   const backend = await BACKENDS[name]!()
   try {
     const clock = new FakeClock(T0)
@@ -105,22 +105,10 @@ async function trackCartRun(name: string, { callers, update }: TrackCase): Promi
       return done / ((performance.now() - started) / 1000)
     }
     await run(TRACK_WARM_UP_SECONDS, 1, false)
-    return await run(SECONDS, callers, update)
+    return await run(SECONDS, measured.callers, measured.update)
   } finally {
     await backend.cleanup()
   }
-}
-
-/** Every case once per round, in an order rotated each round; the median of the rounds per case. */
-async function trackCartRates(name: string, rounds: number): Promise<number[][]> {
-  const rates: number[][] = TRACK_CASES.map(() => [])
-  for (let round = 0; round < rounds; round++) {
-    for (let k = 0; k < TRACK_CASES.length; k++) {
-      const index = (k + round) % TRACK_CASES.length
-      rates[index]!.push(await trackCartRun(name, TRACK_CASES[index]!))
-    }
-  }
-  return rates
 }
 
 // --- 2. tick cost vs stored carts --------------------------------------------------------------
@@ -281,19 +269,11 @@ async function postgresClaims(rounds: number): Promise<ClaimRow[]> {
     ]
     const rows: ClaimRow[] = []
     for (const claimers of [1, 4]) {
-      for (const [path] of paths) rows.push({ path, claimers, rates: [], ratios: [] })
-      for (let round = 0; round < rounds; round++) {
-        // Each round runs every path once, in a rotated order, so none always runs warmest.
-        const rates = new Map<string, number>()
-        for (let k = 0; k < paths.length; k++) {
-          const [path, run] = paths[(k + round) % paths.length]!
-          rates.set(path, await run(claimers))
-        }
-        for (const row of rows.filter((r) => r.claimers === claimers)) {
-          row.rates.push(rates.get(row.path)!)
-          row.ratios.push(rates.get(row.path)! / rates.get(paths[0]![0])!)
-        }
-      }
+      // Each round runs every path once, in a rotated order, so none always runs warmest.
+      const rates = await rotatedRounds(rounds, paths, ([, run]) => run(claimers))
+      paths.forEach(([path], index) => {
+        rows.push({ path, claimers, rates: rates[index]!, ratios: rates[index]!.map((rate, round) => rate / rates[0]![round]!) })
+      })
     }
     return rows
   } finally {
@@ -347,7 +327,7 @@ if (wanted('track')) {
   console.log(`| store | ${TRACK_CASES.map((c) => c.label).join(' | ')} |`)
   console.log(`| --- |${' ---: |'.repeat(TRACK_CASES.length)}`)
   for (const name of names) {
-    const rates = await trackCartRates(name, rounds)
+    const rates = await rotatedRounds(rounds, TRACK_CASES, (measured) => trackCartRun(name, measured))
     console.log(`| ${name} | ${rates.map((xs) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`).join(' | ')} |`)
   }
   console.log()

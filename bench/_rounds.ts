@@ -1,0 +1,20 @@
+/** How the benches repeat their measurements: rounds in rotated order, and medians. */
+
+/** The middle value (the upper one of an even count). */
+export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
+
+/**
+ * Measures every case once per round, in an order rotated each round, so that no case always
+ * runs first (coldest) or last, and a ratio can be taken within a round: this machine's speed
+ * drifts over seconds and minutes. Returns each case's measurements, round by round.
+ */
+export async function rotatedRounds<T>(rounds: number, cases: readonly T[], measure: (item: T) => Promise<number>): Promise<number[][]> {
+  const results: number[][] = cases.map(() => [])
+  for (let round = 0; round < rounds; round++) {
+    for (let k = 0; k < cases.length; k++) {
+      const index = (k + round) % cases.length
+      results[index]!.push(await measure(cases[index]!))
+    }
+  }
+  return results
+}

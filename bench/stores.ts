@@ -11,7 +11,7 @@
  *    once (CPU-bound) and one that answers in `--latency` ms (like a provider's API).
  *
  *   npm run bench -- stores            (all of it; about ten minutes on 2 cores)
- *   npx tsx bench/stores.ts --big 200000 --only tick
+ *   npx tsx bench/stores.ts --big 200000 --only tick,claims
  */
 import { spawn } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
@@ -43,7 +43,12 @@ const DUE = Number(values.due)
 const SECONDS = Number(values.seconds)
 const LATENCY = Number(values.latency)
 const names = values.backends.split(',')
-const wanted = (section: string) => values.only === undefined || values.only.includes(section)
+const SECTIONS = ['track', 'tick', 'claims', 'workers']
+// `--only tick --only claims` or `--only tick,claims`; a misspelt section is an error, not an empty run.
+const only = values.only?.flatMap((list) => list.split(','))
+const unknown = only?.filter((section) => !SECTIONS.includes(section)) ?? []
+if (unknown.length > 0) throw new Error(`--only: unknown section ${unknown.join(', ')} (expected ${SECTIONS.join(', ')})`)
+const wanted = (section: string) => only === undefined || only.includes(section)
 const fmt = (n: number) => (n >= 100 ? n.toFixed(0) : n.toFixed(1)).replace(/\B(?=(\d{3})+(?!\d))/g, ' ')
 const T0 = new Date('2026-06-10T08:00:00Z')
 const HOUR = 3_600_000

@@ -11,9 +11,9 @@
 import { spawnSync } from 'node:child_process'
 import { readdirSync, rmSync } from 'node:fs'
 import { availableParallelism, cpus, totalmem } from 'node:os'
-import { basename } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
+import { BUNDLE_EXTENSION, bundleName } from './_scripts.js'
 
 const here = fileURLToPath(new URL('.', import.meta.url))
 const out = fileURLToPath(new URL('../node_modules/.cache/relance-bench/', import.meta.url))
@@ -32,9 +32,9 @@ const scripts = readdirSync(here)
 rmSync(out, { recursive: true, force: true })
 await build({
   // One flat folder, named after each script: children are found beside their parent.
-  entryPoints: Object.fromEntries([...scripts, ...CHILDREN].map((script) => [basename(script, '.ts'), `${here}${script}`])),
+  entryPoints: Object.fromEntries([...scripts, ...CHILDREN].map((script) => [bundleName(script), `${here}${script}`])),
   outdir: out,
-  outExtension: { '.js': '.mjs' },
+  outExtension: { '.js': BUNDLE_EXTENSION },
   bundle: true,
   format: 'esm',
   platform: 'node',
@@ -47,7 +47,7 @@ await build({
 let failed = 0
 for (const script of scripts) {
   console.log(`\n=== bench/${script} ===\n`)
-  const bundle = `${out}${script.replace(/\.ts$/, '.mjs')}`
+  const bundle = `${out}${bundleName(script)}${BUNDLE_EXTENSION}`
   const result = spawnSync(process.execPath, [bundle, ...flags], { stdio: 'inherit' })
   if (result.status !== 0) {
     failed++

@@ -1,8 +1,10 @@
 import { createServer, type Server } from 'node:net'
+import fc from 'fast-check'
 import pg from 'pg'
 import { postgresStore, POSTGRES_MIGRATIONS } from 'relance/postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isRelanceError } from '../src/errors.js'
+import { parseTimestamptz } from '../src/stores/postgres.js'
 import { POSTGRES_URL, testSchema } from './conformance/postgres-inspector.js'
 import { profileRecord } from './conformance/suite.js'
 import { requireServices } from './helpers/services.js'
@@ -109,6 +111,57 @@ describe('postgresStore', () => {
     for (const file of ['src/stores/postgres.ts', 'src/stores/sqlite.ts']) {
       const source = readFileSync(file, 'utf8')
       expect(source, file).not.toMatch(/\bnow\(\)|current_timestamp|localtimestamp|clock_timestamp|strftime\('%s'|datetime\('now'/i)
+    }
+  })
+})
+
+describe('reading timestamptz', () => {
+  const builtIn = pg.types.getTypeParser(1184, 'text') as (text: string) => unknown
+  const same = (text: string) => {
+    const ours = parseTimestamptz(text)
+    const theirs = builtIn(text)
+    expect(ours instanceof Date ? ours.getTime() : ours, text).toStrictEqual(theirs instanceof Date ? theirs.getTime() : theirs)
+  }
+
+  it('gives what node-postgres gives, for every form PostgreSQL prints and for the forms it leaves to node-postgres', () => {
+    const two = (n: number) => String(n).padStart(2, '0')
+    fc.assert(fc.property(
+      fc.integer({ min: 100, max: 9999 }), fc.integer({ min: 1, max: 12 }), fc.integer({ min: 1, max: 28 }),
+      fc.integer({ min: 0, max: 23 }), fc.integer({ min: 0, max: 59 }), fc.integer({ min: 0, max: 59 }),
+      fc.option(fc.stringMatching(/^[0-9]{1,6}$/), { nil: undefined }),
+      fc.constantFrom('+', '-'), fc.integer({ min: 0, max: 15 }), fc.option(fc.integer({ min: 1, max: 59 }), { nil: undefined }),
+      fc.option(fc.integer({ min: 1, max: 59 }), { nil: undefined }),
+      (year, month, day, hour, minute, second, fraction, sign, offsetHours, offsetMinutes, offsetSeconds) => {
+        const offset = `${sign}${two(offsetHours)}${offsetMinutes === undefined ? '' : `:${two(offsetMinutes)}${offsetSeconds === undefined ? '' : `:${two(offsetSeconds)}`}`}`
+        same(`${String(year).padStart(4, '0')}-${two(month)}-${two(day)} ${two(hour)}:${two(minute)}:${two(second)}${fraction === undefined ? '' : `.${fraction}`}${offset}`)
+      },
+    ), { numRuns: 2000 })
+    // Left to node-postgres: infinities, BC, years before 100 or past 9999, no offset, other DateStyles, junk.
+    for (const text of ['infinity', '-infinity', '2026-06-01 12:00:00+00 BC', '0099-01-01 00:00:00+00', '12026-06-01 12:00:00+00',
+      '2026-06-01 12:00:00', '2026-06-01 12:00:00.+00', '2026-06-01 12:00:00+0', '2026-06-01 12:00:00+00:3', '2026-06-01 12:00:00Z',
+      '06/01/2026 12:00:00.12 CEST', 'Mon Jun 01 12:00:00 2026 CEST', '2026-06-01 1a:00:00+00', '2026-06-01']) same(text)
+  })
+
+  it('reads back to the millisecond what was stored, in any session time zone, and other DateStyles go to node-postgres', async () => {
+    await requireServices('postgres')
+    const client = new pg.Client({ connectionString: POSTGRES_URL })
+    await client.connect()
+    try {
+      // Offsets of whole hours, half and three quarters of an hour, negative, and with seconds (local mean time before 1937).
+      for (const zone of ['UTC', 'Europe/Paris', 'Asia/Kolkata', 'America/St_Johns', 'Pacific/Chatham', 'Europe/Amsterdam']) {
+        await client.query(`SET TIME ZONE '${zone}'`)
+        const dates = fc.sample(fc.date({ min: new Date('1800-01-01T00:00:00Z'), max: new Date('2200-01-01T00:00:00Z'), noInvalidDate: true }), 200)
+        const { rows } = await client.query<{ t: string }>({ text: 'SELECT unnest($1::timestamptz[])::text AS t', values: [dates] })
+        rows.forEach(({ t }, i) => {
+          expect((parseTimestamptz(t) as Date).getTime(), `${zone} ${t}`).toBe(dates[i]!.getTime())
+          same(t)
+        })
+      }
+      await client.query(`SET DateStyle = 'SQL, DMY'`)
+      const { rows } = await client.query<{ t: string }>(`SELECT '2026-06-01 12:34:56.789+00'::timestamptz::text AS t`)
+      same(rows[0]!.t)
+    } finally {
+      await client.end()
     }
   })
 })

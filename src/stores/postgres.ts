@@ -432,25 +432,15 @@ function addView(views: Map<string, CartView>, row: Row): void {
  * outside 100–9999) goes to node-postgres' own parser, so the result is always the one it gives.
  */
 export function parseTimestamptz(text: string): unknown {
-  const digits = (at: number, count: number): number => {
-    let value = 0
-    for (let i = at; i < at + count; i++) {
-      const code = text.charCodeAt(i) - 48
-      if (code < 0 || code > 9) return -1
-      value = value * 10 + code
-    }
-    return value
-  }
-  const fallback = () => DEFAULT_TIMESTAMPTZ(text)
   if (text.length < 22 || text.charCodeAt(4) !== 45 || text.charCodeAt(7) !== 45 || text.charCodeAt(10) !== 32 ||
-    text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return fallback()
-  const year = digits(0, 4)
-  const month = digits(5, 2)
-  const day = digits(8, 2)
-  const hour = digits(11, 2)
-  const minute = digits(14, 2)
-  const second = digits(17, 2)
-  if (year < 100 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return fallback()
+    text.charCodeAt(13) !== 58 || text.charCodeAt(16) !== 58) return DEFAULT_TIMESTAMPTZ(text)
+  const year = digits(text, 0, 4)
+  const month = digits(text, 5, 2)
+  const day = digits(text, 8, 2)
+  const hour = digits(text, 11, 2)
+  const minute = digits(text, 14, 2)
+  const second = digits(text, 17, 2)
+  if (year < 100 || month < 0 || day < 0 || hour < 0 || minute < 0 || second < 0) return DEFAULT_TIMESTAMPTZ(text)
   let at = 19
   let ms = 0
   if (text.charCodeAt(at) === 46) {
@@ -458,23 +448,34 @@ export function parseTimestamptz(text: string): unknown {
     // (a Date holds no more; node-postgres' parser truncates the same way).
     const start = ++at
     while (at < text.length && text.charCodeAt(at) >= 48 && text.charCodeAt(at) <= 57) at++
-    if (at === start) return fallback()
+    if (at === start) return DEFAULT_TIMESTAMPTZ(text)
     for (let i = start; i < start + 3; i++) ms = ms * 10 + (i < at ? text.charCodeAt(i) - 48 : 0)
   }
   const sign = text.charCodeAt(at) === 43 ? 1 : text.charCodeAt(at) === 45 ? -1 : 0
-  const hours = digits(at + 1, 2)
-  if (sign === 0 || hours < 0) return fallback()
+  const hours = digits(text, at + 1, 2)
+  if (sign === 0 || hours < 0) return DEFAULT_TIMESTAMPTZ(text)
   let offset = hours * 3600
   at += 3
   // Then `:MM` and `:SS`, when not zero.
   for (let unit = 60; at < text.length && unit >= 1; unit /= 60) {
-    const more = digits(at + 1, 2)
-    if (text.charCodeAt(at) !== 58 || more < 0) return fallback()
+    const more = digits(text, at + 1, 2)
+    if (text.charCodeAt(at) !== 58 || more < 0) return DEFAULT_TIMESTAMPTZ(text)
     offset += more * unit
     at += 3
   }
-  if (at !== text.length) return fallback()
+  if (at !== text.length) return DEFAULT_TIMESTAMPTZ(text)
   return new Date(Date.UTC(year, month - 1, day, hour, minute, second, ms) - sign * offset * 1000)
+}
+
+/** The number written by `count` decimal digits of `text` from `at`, or -1 when one is not a digit. */
+function digits(text: string, at: number, count: number): number {
+  let value = 0
+  for (let i = at; i < at + count; i++) {
+    const code = text.charCodeAt(i) - 48
+    if (code < 0 || code > 9) return -1
+    value = value * 10 + code
+  }
+  return value
 }
 
 const TIMESTAMPTZ_OID = 1184

@@ -3,6 +3,10 @@
 /** The middle value (the upper one of an even count). */
 export const median = (xs: readonly number[]): number => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!
 
+/** How the tables print a series: `median (min–max)`, each written by `format`. */
+export const medianRange = (xs: readonly number[], format: (x: number) => string): string =>
+  `${format(median(xs))} (${format(Math.min(...xs))}–${format(Math.max(...xs))})`
+
 /**
  * Measures every case once per round, in an order rotated each round, so that no case always
  * runs first (coldest) or last, and a ratio can be taken within a round: this machine's speed

@@ -23,7 +23,7 @@ import { createRelance } from '../src/engine.js'
 import type { Transport } from '../src/transports/types.js'
 import { FakeClock, ITEMS, SECRET, SHOP } from '../test/helpers/engine.js'
 import { BACKENDS, POSTGRES_URL, type BenchBackend } from './_backends.js'
-import { median, rotatedRounds } from './_rounds.js'
+import { median, medianRange, rotatedRounds } from './_rounds.js'
 import { childScript } from './_scripts.js'
 
 const { values } = parseArgs({
@@ -333,7 +333,7 @@ if (wanted('track')) {
   console.log(`| --- |${' ---: |'.repeat(TRACK_CASES.length)}`)
   for (const name of names) {
     const rates = await rotatedRounds(rounds, TRACK_CASES, (measured) => trackCartRun(name, measured))
-    console.log(`| ${name} | ${rates.map((xs) => `${fmt(median(xs))} (${fmt(Math.min(...xs))}–${fmt(Math.max(...xs))})`).join(' | ')} |`)
+    console.log(`| ${name} | ${rates.map((xs) => medianRange(xs, fmt)).join(' | ')} |`)
   }
   console.log()
 }
@@ -358,8 +358,7 @@ if (wanted('claims') && names.includes('postgres')) {
   console.log('| path | claimers (engines) | jobs/s | vs raw statement, same round (min–max) |')
   console.log('| --- | ---: | ---: | ---: |')
   for (const row of await postgresClaims(rounds)) {
-    const range = `${Math.min(...row.ratios).toFixed(2)}–${Math.max(...row.ratios).toFixed(2)}`
-    console.log(`| ${row.path} | ${row.claimers} | ${fmt(median(row.rates))} | ${median(row.ratios).toFixed(2)} (${range}) |`)
+    console.log(`| ${row.path} | ${row.claimers} | ${fmt(median(row.rates))} | ${medianRange(row.ratios, (x) => x.toFixed(2))} |`)
   }
   console.log()
 }

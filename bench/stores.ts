@@ -18,6 +18,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
+import Database from 'better-sqlite3'
 import pg from 'pg'
 import { createRelance } from '../src/engine.js'
 import type { Transport } from '../src/transports/types.js'
@@ -114,6 +115,106 @@ async function trackCartRun(name: string, measured: TrackCase): Promise<number> 
   } finally {
     await backend.cleanup()
   }
+}
+
+// --- 1b. what a commit costs here ------------------------------------------------------------
+
+/**
+ * New visitors with 4 callers, three ways on the same kind of store, each on a fresh one: the
+ * engine's `trackCart` (two reads, the decision, one write), the store's write alone (the
+ * `saveCart` that `trackCart` ends with: profile, device, cart and job in one commit), and
+ * one-row inserts, each its own commit, through the same driver. The last is this machine's
+ * ceiling for anything that commits once per call: it puts the other two in proportion on
+ * machines whose disks differ (the same code ran 1.9–3.6k `trackCart`/s on PostgreSQL on
+ * machines whose one-row commits differed as much).
+ */
+type CommitPath = [label: string, run: (backend: BenchBackend, seconds: number) => Promise<number>]
+const COMMIT_CALLERS = 4
+
+/** Calls per second of `call`, by `COMMIT_CALLERS` concurrent callers, after a 1-second warm-up. */
+async function perSecond(seconds: number, call: (i: number) => Promise<unknown>): Promise<number> {
+  let next = 0
+  const run = async (secs: number) => {
+    const end = performance.now() + secs * 1000
+    let done = 0
+    const started = performance.now()
+    await Promise.all(Array.from({ length: COMMIT_CALLERS }, async () => {
+      while (performance.now() < end) {
+        await call(next++)
+        done++
+      }
+    }))
+    return done / ((performance.now() - started) / 1000)
+  }
+  await run(TRACK_WARM_UP_SECONDS)
+  return run(seconds)
+}
+
+/** One-row inserts, each its own commit, through the backend's own driver. */
+async function rawCommits(backend: BenchBackend, seconds: number): Promise<number> {
+  if (backend.name === 'postgres') {
+    const schema = `"${backend.spec!.split('#')[1]!}"`
+    const pool = new pg.Pool({ connectionString: POSTGRES_URL, max: COMMIT_CALLERS })
+    try {
+      await pool.query(`CREATE TABLE ${schema}.bench_commits (id bigint PRIMARY KEY, at timestamptz NOT NULL)`)
+      const insert = `INSERT INTO ${schema}.bench_commits (id, at) VALUES ($1, $2)`
+      return await perSecond(seconds, (i) => pool.query({ name: 'bench-commit', text: insert, values: [i, T0] }))
+    } finally {
+      await pool.end()
+    }
+  }
+  // better-sqlite3 is synchronous: the callers take turns, one commit each, as the store's
+  // connection would without its group commit. The same file and settings as the store's.
+  const db = new Database(backend.spec!.replace(/^sqlite:/, ''))
+  try {
+    db.pragma('busy_timeout = 5000')
+    db.pragma('synchronous = NORMAL')
+    db.exec('CREATE TABLE bench_commits (id INTEGER PRIMARY KEY, at INTEGER NOT NULL)')
+    const insert = db.prepare('INSERT INTO bench_commits (id, at) VALUES (?, ?)')
+    return await perSecond(seconds, async (i) => insert.run(i, T0.getTime()))
+  } finally {
+    db.close()
+  }
+}
+
+/** The write `trackCart` makes for a new visitor, made directly on the store. */
+function storeWrite(backend: BenchBackend, seconds: number): Promise<number> {
+  const at = T0
+  const items = ITEMS.map(({ sku, name, quantity, unitAmount }) => ({ sku, name, quantity, unitAmount }))
+  return perSecond(seconds, (i) => backend.store.saveCart(
+    { id: `sw-${i}`, profileId: `sw-p${i}`, deviceId: `sw-d${i}`, items, currency: 'EUR', status: 'open', activityAt: at, createdAt: at, updatedAt: at },
+    { dueAt: new Date(at.getTime() + HOUR) },
+    {
+      profile: {
+        id: `sw-p${i}`, customerId: null, email: null, firstName: null, locale: null, timeZone: null,
+        marketing: { state: 'unknown', at: null, source: null }, hasPurchased: false, lastOrderAt: null, createdAt: at, updatedAt: at,
+      },
+      device: { deviceId: `sw-d${i}`, at },
+    },
+  ))
+}
+
+async function engineTrack(backend: BenchBackend, seconds: number): Promise<number> {
+  const relance = engine(backend, new FakeClock(T0))
+  await relance.ready()
+  return perSecond(seconds, (i) => relance.trackCart({ cartId: `tc-${i}`, deviceId: `tc-d${i}`, items: ITEMS, currency: 'EUR' }))
+}
+
+const COMMIT_PATHS: CommitPath[] = [
+  ['one-row commits, raw driver', rawCommits],
+  ['store.saveCart alone (a new visitor\'s write)', storeWrite],
+  ['trackCart, new visitors', engineTrack],
+]
+
+async function commitCosts(name: string, rounds: number): Promise<number[][]> {
+  return rotatedRounds(rounds, COMMIT_PATHS, async ([, run]) => {
+    const backend = await BACKENDS[name]!()
+    try {
+      return await run(backend, SECONDS)
+    } finally {
+      await backend.cleanup()
+    }
+  })
 }
 
 // --- 2. tick cost vs stored carts --------------------------------------------------------------
@@ -336,6 +437,25 @@ if (wanted('track')) {
     console.log(`| ${name} | ${rates.map((xs) => medianRange(xs, fmt)).join(' | ')} |`)
   }
   console.log()
+}
+
+if (wanted('track')) {
+  const rounds = 3
+  const durable = names.filter((name) => name === 'sqlite' || name === 'postgres')
+  if (durable.length > 0) {
+    console.log(`### What a commit costs here: new visitors, ${COMMIT_CALLERS} callers\n`)
+    console.log(`Each path on a fresh store, after a ${TRACK_WARM_UP_SECONDS}-second warm-up; median of ${rounds} rounds, the paths in rotated order. The ratio is to the one-row commits of the same round (min–max). SQLite's one-row commits take turns (better-sqlite3 is synchronous); the store's writes from concurrent callers share one commit.\n`)
+    console.log('| store | path | calls/s | vs one-row commits |')
+    console.log('| --- | --- | ---: | ---: |')
+    for (const name of durable) {
+      const rates = await commitCosts(name, rounds)
+      COMMIT_PATHS.forEach(([label], index) => {
+        const ratios = rates[index]!.map((rate, round) => rate / rates[0]![round]!)
+        console.log(`| ${name} | ${label} | ${fmt(median(rates[index]!))} | ${medianRange(ratios, (x) => x.toFixed(2))} |`)
+      })
+    }
+    console.log()
+  }
 }
 
 if (wanted('tick')) {

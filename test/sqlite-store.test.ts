@@ -47,6 +47,57 @@ describe('sqliteStore', () => {
     db.close()
   })
 
+  it('migrates a version-1 file to WITHOUT ROWID tables and partial unique indexes, keeping every row and constraint', async () => {
+    // A file as version 1 left it, with rows written through the raw client.
+    const old = new Database(filename)
+    old.exec('CREATE TABLE relance_migrations (version INTEGER PRIMARY KEY)')
+    old.exec(SQLITE_MIGRATIONS.find((m) => m.version === 1)!.sql)
+    old.prepare('INSERT INTO relance_migrations (version) VALUES (1)').run()
+    const profile = old.prepare(`INSERT INTO relance_profiles (id, customer_id, email, first_name, locale, time_zone, marketing_state,
+      marketing_at, marketing_source, has_purchased, last_order_at, created_at, updated_at) VALUES (?, ?, ?, ?, NULL, NULL, ?, ?, ?, ?, NULL, 1, 2)`)
+    profile.run('p1', 'cust-1', 'ana@example.com', 'Ana', 'granted', 5, 'checkout', 1)
+    profile.run('p2', null, null, null, 'unknown', null, null, 0)
+    profile.run('p3', null, null, null, 'unknown', null, null, 0)
+    old.prepare('INSERT INTO relance_devices (device_id, profile_id, at) VALUES (?, ?, ?)').run('d2', 'p2', 7)
+    old.prepare(`INSERT INTO relance_jobs (cart_id, profile_id, state, due_at, owner, lease_until, attempts, rev, note)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`).run('cart-1', 'p1', 'pending', Date.parse('2026-06-10T09:00:00Z'), 'w1', Date.parse('2026-06-10T09:02:00Z'), 2, 3, null)
+    old.close()
+
+    const store = sqliteStore({ filename })
+    await store.init()
+    expect((await store.findProfile({ email: 'ana@example.com' }))).toMatchObject({ id: 'p1', customerId: 'cust-1', firstName: 'Ana', hasPurchased: true, marketing: { state: 'granted', source: 'checkout' } })
+    expect((await store.findProfile({ customerId: 'cust-1' }))?.id).toBe('p1')
+    expect((await store.findProfile({ deviceId: 'd2' }))?.id).toBe('p2')
+    expect(await store.getJob('cart-1')).toMatchObject({ state: 'pending', owner: 'w1', attempts: 2, rev: 3, leaseUntil: new Date('2026-06-10T09:02:00Z') })
+    // The lease is still the owner's until it ends, then anyone's.
+    expect(await store.claimDue({ now: new Date('2026-06-10T09:01:00Z'), limit: 5, owner: 'w2', leaseUntil: new Date('2026-06-10T09:03:00Z') })).toHaveLength(0)
+    expect(await store.claimDue({ now: new Date('2026-06-10T09:02:00Z'), limit: 5, owner: 'w2', leaseUntil: new Date('2026-06-10T09:04:00Z') })).toHaveLength(1)
+    // Unique keys hold; several anonymous profiles (no email, no customer id) still coexist.
+    const conflict = await store.saveProfile(profileRecord('p4', { email: 'ana@example.com' })).catch((e: unknown) => e)
+    expect(isRelanceError(conflict, 'STORE_ERROR')).toBe(true)
+    expect((conflict as { details?: unknown }).details).toEqual({ conflict: 'email' })
+    const byCustomer = await store.saveProfile(profileRecord('p4', { customerId: 'cust-1' })).catch((e: unknown) => e)
+    expect((byCustomer as { details?: unknown }).details).toEqual({ conflict: 'customerId' })
+    await store.saveProfile(profileRecord('p4'))
+    await store.close()
+
+    const db = new Database(filename)
+    expect(db.prepare('SELECT version FROM relance_migrations ORDER BY version').all()).toEqual([{ version: 1 }, { version: 2 }])
+    expect(db.pragma('integrity_check', { simple: true })).toBe('ok')
+    const schema = (name: string) => (db.prepare(`SELECT sql FROM sqlite_master WHERE name = ?`).get(name) as { sql: string }).sql
+    for (const table of ['relance_profiles', 'relance_devices', 'relance_jobs']) expect(schema(table)).toMatch(/WITHOUT ROWID$/)
+    expect(schema('relance_profiles_email')).toMatch(/WHERE email IS NOT NULL$/)
+    expect(db.prepare(`SELECT name FROM sqlite_master WHERE type = 'index' AND tbl_name IN ('relance_profiles', 'relance_devices', 'relance_jobs') ORDER BY name`).all().map((r) => (r as { name: string }).name))
+      .toEqual(['relance_devices_profile', 'relance_jobs_due', 'relance_jobs_profile', 'relance_profiles_customer', 'relance_profiles_email'])
+    expect(db.prepare('SELECT count(*) AS n FROM relance_profiles').get()).toEqual({ n: 4 })
+    // The store checks keys before it writes; the indexes hold without that check too.
+    const raw = db.prepare(`INSERT INTO relance_profiles (id, customer_id, email, marketing_state, has_purchased, created_at, updated_at) VALUES (?, ?, ?, 'unknown', 0, 1, 1)`)
+    expect(() => raw.run('p5', null, 'ana@example.com')).toThrow(/UNIQUE constraint failed: relance_profiles\.email/)
+    expect(() => raw.run('p5', 'cust-1', null)).toThrow(/UNIQUE constraint failed: relance_profiles\.customer_id/)
+    expect(() => raw.run('p1', null, null)).toThrow(/UNIQUE constraint failed: relance_profiles\.id/)
+    db.close()
+  })
+
   it('uses a database it is given and does not close it', async () => {
     const db = new Database(filename)
     const store = sqliteStore({ database: db })

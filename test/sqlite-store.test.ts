@@ -100,6 +100,7 @@ describe('sqliteStore', () => {
 
   it('uses a database it is given and does not close it', async () => {
     const db = new Database(filename)
+    db.pragma('wal_autocheckpoint = 4000')
     const store = sqliteStore({ database: db })
     await store.init()
     await store.suppress({ key: 'k', reason: 'bounce', at: new Date(0) })
@@ -107,6 +108,8 @@ describe('sqliteStore', () => {
     expect(db.open).toBe(true)
     expect(db.prepare('SELECT reason FROM relance_suppressions').get()).toEqual({ reason: 'bounce' })
     expect(db.pragma('secure_delete', { simple: true })).toBe(1)
+    // Settings relance does not make are the caller's (the README suggests this one).
+    expect(db.pragma('wal_autocheckpoint', { simple: true })).toBe(4000)
     db.close()
   })
 

@@ -142,8 +142,8 @@ export function createRelance(options: RelanceOptions): Relance {
       // The cart is read together with the identity lookups (under these locks all along).
       let existing: CartRecord | null = null
       let status: CartRecord['status'] = command.items.length === 0 ? 'empty' : 'open'
-      const readCart = async () => {
-        existing = await store.getCart(command.cartId)
+      const readCart = (cart: CartRecord | null) => {
+        existing = cart
         // Snapshots can arrive out of order (retries, queues): the newest one wins, and an older
         // one changes nothing, identity included.
         if (existing !== null && existing.activityAt.getTime() > command.at.getTime()) return false
@@ -170,7 +170,7 @@ export function createRelance(options: RelanceOptions): Relance {
       let saved = false
       const found = await resolveHeld(core, command, command.at, {
         create: true,
-        alongside: readCart,
+        cart: { id: command.cartId, alongside: readCart },
         // The person's own cart (or a new one) is saved with the profile's write, in one store
         // write: a new visitor's first cart is one round trip. A cart another profile holds
         // waits for the join below.

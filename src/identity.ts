@@ -13,7 +13,7 @@
 import type { Core } from './core.js'
 import type { IdentityKeys } from './inputs.js'
 import { isRelanceError } from './errors.js'
-import type { ConsentRecord, ProfileRecord, ProfileWrite } from './stores/types.js'
+import type { CartRecord, ConsentRecord, ProfileRecord, ProfileWrite } from './stores/types.js'
 import { orderedId } from './tokens.js'
 
 export function newProfile(at: Date): ProfileRecord {
@@ -98,11 +98,11 @@ export interface ResolveOptions {
    */
   commit?: (profile: ProfileRecord, write: ProfileWrite | null) => Promise<boolean>
   /**
-   * A read of the caller's own, made together with the identity lookups (one round trip of
-   * latency for both); when it resolves false, nothing is resolved or written and the result is
-   * null. For a read the caller's own lock already guards (trackCart's cart).
+   * A cart read with the identity lookups, in the same `lookup` (one round trip), and what to
+   * do with it: when `alongside` returns false, nothing is resolved or written and the result
+   * is null. For a cart the caller's own lock already guards (trackCart's).
    */
-  alongside?: () => Promise<boolean>
+  cart?: { id: string; alongside: (cart: CartRecord | null) => boolean }
 }
 
 /**
@@ -147,14 +147,11 @@ export async function resolveHeld(core: Core, keys: IdentityKeys, at: Date, opti
 
 async function resolveOnce(core: Core, keys: IdentityKeys, at: Date, options: ResolveOptions): Promise<ProfileRecord | null> {
   const { store } = core
-  // Independent reads under the same locks: one round trip of latency, not up to four.
-  const [byCustomer, byEmail, byDevice, proceed] = await Promise.all([
-    keys.customerId === null ? null : store.findProfile({ customerId: keys.customerId }),
-    keys.email === null ? null : store.findProfile({ email: keys.email }),
-    keys.deviceId === null ? null : store.findProfile({ deviceId: keys.deviceId }),
-    options.alongside === undefined ? true : options.alongside(),
-  ])
-  if (!proceed) return null
+  // The reads under these locks, together: one round trip where the store can.
+  const { byCustomer, byEmail, byDevice, cart } = await store.lookup({
+    customerId: keys.customerId, email: keys.email, deviceId: keys.deviceId, cartId: options.cart?.id ?? null,
+  })
+  if (options.cart !== undefined && !options.cart.alongside(cart)) return null
 
   let target: ProfileRecord | null = byCustomer
   if (byEmail !== null && byEmail.id !== target?.id) {

@@ -16,7 +16,7 @@ import {
 
 /** Every method of the store contract: a store written for an older contract is refused at once. */
 const STORE_METHODS = [
-  'init', 'close', 'getProfile', 'findProfile', 'saveProfile', 'linkDevice', 'mergeProfiles', 'getCart', 'saveCart',
+  'init', 'close', 'getProfile', 'findProfile', 'lookup', 'saveProfile', 'linkDevice', 'mergeProfiles', 'getCart', 'saveCart',
   'listCarts', 'schedule', 'cancel', 'getJob', 'claimDue', 'claimBatch', 'extendLease', 'settle', 'settleMany',
   'viewCarts', 'reserveSend', 'updateSend', 'getSend', 'listCartSends', 'listProfileSends', 'recordClick', 'saveOrder',
   'assign', 'getAssignment', 'suppress', 'getSuppression', 'unsuppress', 'forgetProfile', 'purge', 'scanSends',

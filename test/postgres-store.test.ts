@@ -4,9 +4,9 @@ import pg from 'pg'
 import { postgresStore, POSTGRES_MIGRATIONS } from 'relance/postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { isRelanceError } from '../src/errors.js'
-import { parseTimestamptz } from '../src/stores/postgres.js'
+import { parseJsonTime, parseTimestamptz } from '../src/stores/postgres.js'
 import { POSTGRES_URL, testSchema } from './conformance/postgres-inspector.js'
-import { profileRecord } from './conformance/suite.js'
+import { cartRecord, profileRecord } from './conformance/suite.js'
 import { requireServices } from './helpers/services.js'
 
 describe('postgresStore', () => {
@@ -161,6 +161,48 @@ describe('reading timestamptz', () => {
       const { rows } = await client.query<{ t: string }>(`SELECT '2026-06-01 12:34:56.789+00'::timestamptz::text AS t`)
       same(rows[0]!.t)
     } finally {
+      await client.end()
+    }
+  })
+
+  it('reads the times inside JSON values (lookup, the sends of a view) in any session time zone, local mean time included', async () => {
+    await requireServices('postgres')
+    const client = new pg.Client({ connectionString: POSTGRES_URL })
+    await client.connect()
+    try {
+      for (const zone of ['UTC', 'Europe/Paris', 'Asia/Kolkata', 'America/St_Johns', 'Pacific/Chatham', 'Europe/Amsterdam']) {
+        await client.query(`SET TIME ZONE '${zone}'`)
+        const dates = fc.sample(fc.date({ min: new Date('1800-01-01T00:00:00Z'), max: new Date('2200-01-01T00:00:00Z'), noInvalidDate: true }), 200)
+        const { rows } = await client.query<{ t: string }>({ text: `SELECT to_jsonb(t) #>> '{}' AS t FROM unnest($1::timestamptz[]) AS t`, values: [dates] })
+        rows.forEach(({ t }, i) => expect(parseJsonTime(t).getTime(), `${zone} ${t}`).toBe(dates[i]!.getTime()))
+      }
+    } finally {
+      await client.end()
+    }
+    expect(() => parseJsonTime('infinity')).toThrow(/unreadable time "infinity"/)
+  })
+
+  it('lookup reads a profile and a cart back to the millisecond from a session in local mean time', async () => {
+    await requireServices('postgres')
+    const schema = testSchema()
+    // Amsterdam ran 19 min 32 s ahead of UTC until 1937: its JSON offsets then have seconds.
+    const amsterdam = `${POSTGRES_URL}?options=-c%20TimeZone%3DEurope%2FAmsterdam`
+    const store = postgresStore({ connectionString: amsterdam, schema })
+    const client = new pg.Client({ connectionString: amsterdam })
+    await client.connect()
+    try {
+      const old = new Date('1850-03-01T12:34:56.789Z')
+      const profile = profileRecord('p1', { email: 'ana@example.com', createdAt: old, updatedAt: new Date('2026-06-01T10:00:00.123Z'), marketing: { state: 'granted', at: old, source: 'shop' } })
+      const cart = cartRecord('c1', 'p1', { activityAt: old, createdAt: old })
+      await store.saveProfile(profile, { deviceId: 'd1', at: old })
+      await store.saveCart(cart)
+      const { rows } = await client.query(`SELECT to_jsonb(created_at) #>> '{}' AS t FROM "${schema}".relance_profiles`)
+      expect(rows[0].t).toMatch(/\+00:19:32$/)
+      expect(await store.lookup({ customerId: null, email: 'ana@example.com', deviceId: 'd1', cartId: 'c1' }))
+        .toEqual({ byCustomer: null, byEmail: profile, byDevice: profile, cart })
+    } finally {
+      await store.close()
+      await client.query(`DROP SCHEMA IF EXISTS "${schema}" CASCADE`)
       await client.end()
     }
   })

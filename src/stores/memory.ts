@@ -1,5 +1,5 @@
 import { profileConflict } from './errors.js'
-import { claimThenView, isSuperseded } from './view.js'
+import { claimThenView, isSuperseded, readSeparately } from './view.js'
 import type {
   AssignmentRecord, CartItemRecord, CartRecord, CartView, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord,
   PurgeResult, SendRecord, Settlement, SettleResult, Store, SuppressionRecord, TimeRange,
@@ -365,6 +365,10 @@ export function memoryStore(): Store {
       else id = devices.get(key.deviceId)
       const profile = id === undefined ? undefined : profiles.get(id)
       return profile === undefined ? null : fromStoredProfile(profile)
+    },
+
+    lookup(query) {
+      return readSeparately(this, query)
     },
 
     async saveProfile(profile, device) {

@@ -8,7 +8,7 @@
 import { RelanceError, invalidConfig } from '../errors.js'
 import { profileConflict } from './errors.js'
 import * as scripts from './redis-scripts.js'
-import { claimThenView } from './view.js'
+import { claimThenView, readSeparately } from './view.js'
 import type {
   AssignmentRecord, CartRecord, CartView, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
   SendRecord, Settlement, SettleItem, SettleResult, Store, SuppressionRecord, TimeRange,
@@ -210,6 +210,10 @@ export function redisStore(options: RedisStoreOptions): Store {
       }
       return id === null ? null : one<ProfileRecord>('profile', `${P}:p:${id}`)
     }),
+
+    lookup(query) {
+      return readSeparately(this, query)
+    },
 
     async saveProfile(profile, device) {
       const link = device === undefined ? ['', 0] : [device.deviceId, device.at.getTime()]

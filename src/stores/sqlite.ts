@@ -2,7 +2,7 @@ import Database from 'better-sqlite3'
 import { RelanceError, invalidConfig } from '../errors.js'
 import { asProfileConflict, profileConflict } from './errors.js'
 import { incentiveJson, rowMappers, SCAN_PAGE, type Row } from './rows.js'
-import { claimThenView } from './view.js'
+import { claimThenView, readSeparately } from './view.js'
 import type {
   AssignmentRecord, CartView, ClaimOptions, DeviceLink, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
   SendRecord, Settlement, SettleItem, SettleResult, Store, SuppressionRecord, TimeRange,
@@ -578,6 +578,10 @@ export function sqliteStore(options: SqliteStoreOptions): Store {
             ? s.profileByEmail.get(key.email)
             : s.profileByDevice.get(key.deviceId)) as Row | undefined)
       return row === undefined ? null : map.profile(row)
+    },
+
+    lookup(query) {
+      return readSeparately(this, query)
     },
 
     async saveProfile(p: ProfileRecord, device) {

@@ -195,6 +195,22 @@ export type ProfileKey =
   | { email: string }
   | { deviceId: string }
 
+/** What `lookup` reads: the profile of each key given, and a cart (null: not asked). */
+export interface LookupQuery {
+  customerId: string | null
+  email: string | null
+  deviceId: string | null
+  cartId: string | null
+}
+
+/** What `lookup` found: null for a key not asked or held by no one. */
+export interface LookupResult {
+  byCustomer: ProfileRecord | null
+  byEmail: ProfileRecord | null
+  byDevice: ProfileRecord | null
+  cart: CartRecord | null
+}
+
 export interface TimeRange {
   /** Inclusive. */
   since?: Date | undefined
@@ -305,6 +321,12 @@ export interface Store {
   // --- identity -------------------------------------------------------------------------------
   getProfile(id: string): Promise<ProfileRecord | null>
   findProfile(key: ProfileKey): Promise<ProfileRecord | null>
+  /**
+   * `findProfile` for each key given and `getCart` for the cart, together: what `trackCart` and
+   * `identify` read before they write. A store whose reads are round trips answers in one
+   * (`readSeparately` makes them side by side, for a store without a faster way).
+   */
+  lookup(query: LookupQuery): Promise<LookupResult>
   /**
    * Insert or replace the profile with this id. If another profile holds the same `customerId`
    * or `email`, throw `RelanceError('STORE_ERROR')` with

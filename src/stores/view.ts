@@ -1,5 +1,8 @@
-/** The batch read done in JavaScript: supersession (memory store) and `claimBatch` as two calls. */
-import type { ClaimOptions, ClaimedBatch, Store } from './types.js'
+/**
+ * Reads composed in JavaScript, for stores without a combined statement: supersession (memory
+ * store), `claimBatch` as two calls, `lookup` as separate reads.
+ */
+import type { ClaimOptions, ClaimedBatch, LookupQuery, LookupResult, Store } from './types.js'
 
 /** Code-point order (what PostgreSQL's `COLLATE "C"` and SQLite's BINARY give on UTF-8). */
 function codePointGreater(a: string, b: string): boolean {
@@ -25,4 +28,15 @@ interface TimedCart {
 export async function claimThenView(store: Store, options: ClaimOptions): Promise<ClaimedBatch> {
   const jobs = await store.claimDue(options)
   return { jobs, views: jobs.length === 0 ? new Map() : await store.viewCarts(jobs.map((job) => job.cartId)) }
+}
+
+/** `lookup` for a backend without a combined read: each read on its own, side by side. */
+export async function readSeparately(store: Store, query: LookupQuery): Promise<LookupResult> {
+  const [byCustomer, byEmail, byDevice, cart] = await Promise.all([
+    query.customerId === null ? null : store.findProfile({ customerId: query.customerId }),
+    query.email === null ? null : store.findProfile({ email: query.email }),
+    query.deviceId === null ? null : store.findProfile({ deviceId: query.deviceId }),
+    query.cartId === null ? null : store.getCart(query.cartId),
+  ])
+  return { byCustomer, byEmail, byDevice, cart }
 }

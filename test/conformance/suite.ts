@@ -8,6 +8,7 @@
  */
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { isRelanceError } from '../../src/errors.js'
+import { readSeparately } from '../../src/stores/view.js'
 import type {
   AssignmentRecord, CartRecord, JobRecord, OrderRecord, ProfileRecord, SendRecord, Store, SuppressionRecord,
 } from '../../src/stores/types.js'
@@ -179,6 +180,34 @@ export function describeStoreConformance(name: string, factory: StoreFactory): v
         expect(await store.findProfile({ customerId: 'cust-2' })).toBeNull()
         expect(await store.findProfile({ email: 'nobody@example.com' })).toBeNull()
         expect(await store.findProfile({ deviceId: 'dev-2' })).toBeNull()
+      })
+
+      it('lookup reads the profile of each key given and the cart, together, as findProfile and getCart read them', async () => {
+        const ana = profileRecord('p1', { customerId: 'cust-1', email: 'ana@example.com', firstName: 'Ana', marketing: { state: 'granted', at: at(5), source: 'checkout' } })
+        const bob = profileRecord('p2', { email: 'bob@example.com', lastOrderAt: at(9) })
+        const anonymous = profileRecord('p3')
+        const cart = cartRecord('cart-1', 'p2', { deviceId: 'dev-2', activityAt: at(11) })
+        for (const p of [ana, bob, anonymous]) await store.saveProfile(p)
+        await store.linkDevice('dev-3', 'p3', T0)
+        await store.saveCart(cart)
+
+        // Each key held by a different profile, in one call.
+        const all = { customerId: 'cust-1', email: 'bob@example.com', deviceId: 'dev-3', cartId: 'cart-1' }
+        expect(await store.lookup(all)).toEqual({ byCustomer: ana, byEmail: bob, byDevice: anonymous, cart })
+        // Keys not given, and keys held by no one, read as null.
+        const none = { customerId: null, email: null, deviceId: null, cartId: null }
+        expect(await store.lookup(none)).toEqual({ byCustomer: null, byEmail: null, byDevice: null, cart: null })
+        expect(await store.lookup({ customerId: 'cust-9', email: 'nobody@example.com', deviceId: 'dev-9', cartId: 'cart-9' }))
+          .toEqual({ byCustomer: null, byEmail: null, byDevice: null, cart: null })
+        // One key alone; the same profile behind two keys.
+        expect(await store.lookup({ ...none, deviceId: 'dev-3' })).toEqual({ byCustomer: null, byEmail: null, byDevice: anonymous, cart: null })
+        expect(await store.lookup({ ...none, customerId: 'cust-1', email: 'ana@example.com' })).toEqual({ byCustomer: ana, byEmail: ana, byDevice: null, cart: null })
+        // The same answers as the reads one by one, and copies too.
+        const found = await store.lookup(all)
+        expect(found).toEqual(await readSeparately(store, all))
+        found.cart!.items[0]!.quantity = 99
+        found.byCustomer!.email = 'changed@example.com'
+        expect(await store.lookup(all)).toEqual({ byCustomer: ana, byEmail: bob, byDevice: anonymous, cart })
       })
 
       it('replacing a profile re-indexes its keys', async () => {

@@ -92,36 +92,36 @@ async function trackCartRun(name: string, measured: TrackCase): Promise<number> 
     const clock = new FakeClock(T0)
     const relance = engine(backend, clock)
     await relance.ready()
-    let next = 0
-    const run = async (seconds: number, callers: number, update: boolean) => {
-      const end = performance.now() + seconds * 1000
-      const known = next
-      let done = 0
-      const caller = async () => {
-        while (performance.now() < end) {
-          // `update`: a new snapshot of a cart tracked before (the common call: an item added).
-          const i = update ? done % known : next++
-          await relance.trackCart({ cartId: `tc-${i}`, deviceId: `tc-d${i}`, items: update ? ITEMS.slice(0, 1 + (done % 2)) : ITEMS, currency: 'EUR' })
-          done++
-        }
-      }
-      const started = performance.now()
-      await Promise.all(Array.from({ length: callers }, caller))
-      clock.advance({ seconds: 1 })
-      return done / ((performance.now() - started) / 1000)
-    }
-    await run(TRACK_WARM_UP_SECONDS, 1, false)
-    return await run(SECONDS, measured.callers, measured.update)
+    const track = (i: number, items = ITEMS) => relance.trackCart({ cartId: `tc-${i}`, deviceId: `tc-d${i}`, items, currency: 'EUR' })
+    const known = (await callsPerSecond(TRACK_WARM_UP_SECONDS, 1, (i) => track(i))).calls
+    clock.advance({ seconds: 1 })
+    // `update`: a new snapshot of a cart tracked before (the common call: an item added).
+    const measuredCall = measured.update ? (i: number) => track(i % known, ITEMS.slice(0, 1 + (i % 2))) : track
+    return (await callsPerSecond(SECONDS, measured.callers, measuredCall, known)).rate
   } finally {
     await backend.cleanup()
   }
+}
+
+/**
+ * Calls per second of `call` by `callers` concurrent callers over `seconds`, and how many were
+ * made; each call gets its number, counted from `from`.
+ */
+async function callsPerSecond(seconds: number, callers: number, call: (i: number) => Promise<unknown>, from = 0): Promise<{ rate: number; calls: number }> {
+  const end = performance.now() + seconds * 1000
+  let next = from
+  const started = performance.now()
+  await Promise.all(Array.from({ length: callers }, async () => {
+    while (performance.now() < end) await call(next++)
+  }))
+  return { rate: (next - from) / ((performance.now() - started) / 1000), calls: next - from }
 }
 
 // --- 1b. what a commit costs here ------------------------------------------------------------
 
 /**
  * New visitors with 4 callers, three ways on the same kind of store, each on a fresh one: the
- * engine's `trackCart` (two reads, the decision, one write), the store's write alone (the
+ * engine's `trackCart` (its reads, the decision, one write), the store's write alone (the
  * `saveCart` that `trackCart` ends with: profile, device, cart and job in one commit), and
  * one-row inserts, each its own commit, through the same driver. The last is this machine's
  * ceiling for anything that commits once per call: it puts the other two in proportion on
@@ -131,23 +131,10 @@ async function trackCartRun(name: string, measured: TrackCase): Promise<number> 
 type CommitPath = [label: string, run: (backend: BenchBackend, seconds: number) => Promise<number>]
 const COMMIT_CALLERS = 4
 
-/** Calls per second of `call`, by `COMMIT_CALLERS` concurrent callers, after a 1-second warm-up. */
+/** Calls per second of `call` by `COMMIT_CALLERS` concurrent callers, after a warm-up. */
 async function perSecond(seconds: number, call: (i: number) => Promise<unknown>): Promise<number> {
-  let next = 0
-  const run = async (secs: number) => {
-    const end = performance.now() + secs * 1000
-    let done = 0
-    const started = performance.now()
-    await Promise.all(Array.from({ length: COMMIT_CALLERS }, async () => {
-      while (performance.now() < end) {
-        await call(next++)
-        done++
-      }
-    }))
-    return done / ((performance.now() - started) / 1000)
-  }
-  await run(TRACK_WARM_UP_SECONDS)
-  return run(seconds)
+  const warmUp = await callsPerSecond(TRACK_WARM_UP_SECONDS, COMMIT_CALLERS, call)
+  return (await callsPerSecond(seconds, COMMIT_CALLERS, call, warmUp.calls)).rate
 }
 
 /** One-row inserts, each its own commit, through the backend's own driver. */
@@ -437,10 +424,6 @@ if (wanted('track')) {
     console.log(`| ${name} | ${rates.map((xs) => medianRange(xs, fmt)).join(' | ')} |`)
   }
   console.log()
-}
-
-if (wanted('track')) {
-  const rounds = 3
   const durable = names.filter((name) => name === 'sqlite' || name === 'postgres')
   if (durable.length > 0) {
     console.log(`### What a commit costs here: new visitors, ${COMMIT_CALLERS} callers\n`)

@@ -142,21 +142,29 @@ describe('reading timestamptz', () => {
       '06/01/2026 12:00:00.12 CEST', 'Mon Jun 01 12:00:00 2026 CEST', '2026-06-01 1a:00:00+00', '2026-06-01']) same(text)
   })
 
+  /**
+   * 200 random times of 1800–2200 in each of six session time zones, printed by PostgreSQL as
+   * `text` selects them (from `$1::timestamptz[]`): offsets of whole hours, half and three
+   * quarters of an hour, negative, and with seconds (local mean time, before 1937 in Amsterdam).
+   */
+  async function printedInEachZone(client: pg.Client, text: string, check: (printed: string, date: Date, zone: string) => void) {
+    for (const zone of ['UTC', 'Europe/Paris', 'Asia/Kolkata', 'America/St_Johns', 'Pacific/Chatham', 'Europe/Amsterdam']) {
+      await client.query(`SET TIME ZONE '${zone}'`)
+      const dates = fc.sample(fc.date({ min: new Date('1800-01-01T00:00:00Z'), max: new Date('2200-01-01T00:00:00Z'), noInvalidDate: true }), 200)
+      const { rows } = await client.query<{ t: string }>({ text, values: [dates] })
+      rows.forEach(({ t }, i) => check(t, dates[i]!, zone))
+    }
+  }
+
   it('reads back to the millisecond what was stored, in any session time zone, and other DateStyles go to node-postgres', async () => {
     await requireServices('postgres')
     const client = new pg.Client({ connectionString: POSTGRES_URL })
     await client.connect()
     try {
-      // Offsets of whole hours, half and three quarters of an hour, negative, and with seconds (local mean time before 1937).
-      for (const zone of ['UTC', 'Europe/Paris', 'Asia/Kolkata', 'America/St_Johns', 'Pacific/Chatham', 'Europe/Amsterdam']) {
-        await client.query(`SET TIME ZONE '${zone}'`)
-        const dates = fc.sample(fc.date({ min: new Date('1800-01-01T00:00:00Z'), max: new Date('2200-01-01T00:00:00Z'), noInvalidDate: true }), 200)
-        const { rows } = await client.query<{ t: string }>({ text: 'SELECT unnest($1::timestamptz[])::text AS t', values: [dates] })
-        rows.forEach(({ t }, i) => {
-          expect((parseTimestamptz(t) as Date).getTime(), `${zone} ${t}`).toBe(dates[i]!.getTime())
-          same(t)
-        })
-      }
+      await printedInEachZone(client, 'SELECT unnest($1::timestamptz[])::text AS t', (t, date, zone) => {
+        expect((parseTimestamptz(t) as Date).getTime(), `${zone} ${t}`).toBe(date.getTime())
+        same(t)
+      })
       await client.query(`SET DateStyle = 'SQL, DMY'`)
       const { rows } = await client.query<{ t: string }>(`SELECT '2026-06-01 12:34:56.789+00'::timestamptz::text AS t`)
       same(rows[0]!.t)
@@ -170,12 +178,9 @@ describe('reading timestamptz', () => {
     const client = new pg.Client({ connectionString: POSTGRES_URL })
     await client.connect()
     try {
-      for (const zone of ['UTC', 'Europe/Paris', 'Asia/Kolkata', 'America/St_Johns', 'Pacific/Chatham', 'Europe/Amsterdam']) {
-        await client.query(`SET TIME ZONE '${zone}'`)
-        const dates = fc.sample(fc.date({ min: new Date('1800-01-01T00:00:00Z'), max: new Date('2200-01-01T00:00:00Z'), noInvalidDate: true }), 200)
-        const { rows } = await client.query<{ t: string }>({ text: `SELECT to_jsonb(t) #>> '{}' AS t FROM unnest($1::timestamptz[]) AS t`, values: [dates] })
-        rows.forEach(({ t }, i) => expect(parseJsonTime(t).getTime(), `${zone} ${t}`).toBe(dates[i]!.getTime()))
-      }
+      await printedInEachZone(client, `SELECT to_jsonb(t) #>> '{}' AS t FROM unnest($1::timestamptz[]) AS t`, (t, date, zone) => {
+        expect(parseJsonTime(t).getTime(), `${zone} ${t}`).toBe(date.getTime())
+      })
     } finally {
       await client.end()
     }

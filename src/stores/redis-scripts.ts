@@ -227,6 +227,26 @@ end
 return out
 `
 
+/**
+ * ARGV: P, customerId, email, deviceId, cartId, given (one '1' or '0' per key, in that order) →
+ * the JSON of the profile holding each of the three keys and of the cart, false where not given
+ * or held by no one: the reads before a \`trackCart\` write, in one round trip.
+ */
+export const LOOKUP = `${COMMON}
+local given = ARGV[6]
+local function profile(id) if id then return redis.call('GET', P .. ':p:' .. id) end; return false end
+local function key(k) return string.sub(given, k, k) == '1' end
+local byCustomer, byEmail, byDevice, cart = false, false, false, false
+if key(1) then byCustomer = profile(redis.call('GET', P .. ':pc:' .. ARGV[2])) end
+if key(2) then byEmail = profile(redis.call('GET', P .. ':pe:' .. ARGV[3])) end
+if key(3) then
+  local device = get(P .. ':d:' .. ARGV[4])
+  if device then byDevice = profile(device.profileId) end
+end
+if key(4) then cart = redis.call('GET', P .. ':c:' .. ARGV[5]) end
+return { byCustomer, byEmail, byDevice, cart }
+`
+
 /** ARGV: P, json, id, cartId, step, profileId, createdAt, owner|'', rev → the stored send's JSON, or false when the job is not held by owner at rev */
 export const RESERVE_SEND = `${COMMON}
 local json, id, cart, step, profile, created = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], tonumber(ARGV[7])

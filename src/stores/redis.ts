@@ -8,7 +8,7 @@
 import { RelanceError, invalidConfig } from '../errors.js'
 import { profileConflict } from './errors.js'
 import * as scripts from './redis-scripts.js'
-import { claimThenView, readSeparately } from './view.js'
+import { claimThenView } from './view.js'
 import type {
   AssignmentRecord, CartRecord, CartView, ClaimOptions, JobRecord, OrderRecord, ProfileKey, ProfileRecord, PurgeResult,
   SendRecord, Settlement, SettleItem, SettleResult, Store, SuppressionRecord, TimeRange,
@@ -211,9 +211,17 @@ export function redisStore(options: RedisStoreOptions): Store {
       return id === null ? null : one<ProfileRecord>('profile', `${P}:p:${id}`)
     }),
 
-    lookup(query) {
-      return readSeparately(this, query)
-    },
+    lookup: ({ customerId, email, deviceId, cartId }) => call('lookup', async () => {
+      const keys = [customerId, email, deviceId, cartId]
+      const found = (await run('LOOKUP', [...keys.map((k) => k ?? ''), keys.map((k) => (k === null ? '0' : '1')).join('')])) as (string | null)[]
+      const profile = (json: string | null | undefined) => (json == null ? null : revive<ProfileRecord>('profile', json))
+      return {
+        byCustomer: profile(found[0]),
+        byEmail: profile(found[1]),
+        byDevice: profile(found[2]),
+        cart: found[3] == null ? null : revive<CartRecord>('cart', found[3]),
+      }
+    }),
 
     async saveProfile(profile, device) {
       const link = device === undefined ? ['', 0] : [device.deviceId, device.at.getTime()]

@@ -1,11 +1,11 @@
 /**
  * `relance/redis`: the store on Redis through ioredis. Every write that needs atomicity (claims,
  * owner-guarded settlement, first-writer-wins inserts, unique indexes, merges, erasure) is one Lua
- * script (see `redis-scripts.ts` for the key layout); reads are plain GET/MGET, but for the two
- * that follow keys from one record to another (a batch's views, `lookup`), which are scripts too,
- * to take one round trip. Due work is a
- * sorted set scored by the next time each job may be claimed, so a claim costs O(log n + k) for
- * k due jobs whatever the number of stored carts, and an expired lease needs no sweeper.
+ * script (see `redis-scripts.ts` for the key layout). Reads are plain GET/MGET, but for the two
+ * that follow keys from one record to another (a batch's views, `lookup`): scripts too, to take
+ * one round trip. Due work is a sorted set scored by the next time each job may be claimed, so a
+ * claim costs O(log n + k) for k due jobs whatever the number of stored carts, and an expired
+ * lease needs no sweeper.
  */
 import { RelanceError, invalidConfig } from '../errors.js'
 import { profileConflict } from './errors.js'

@@ -626,10 +626,13 @@ export function postgresStore(options: PostgresStoreOptions): Store {
     }
   }
 
+  /** One of the store's statements, prepared by name, its times read by `TYPES`. */
+  const prepared = (name: StatementName, values: unknown[]): PgQueryConfigLike => ({ name: statementName(name), text: sql[name], values, types: TYPES })
+
   async function query(during: string, name: StatementName, values: unknown[]): Promise<PgResultLike> {
     await ready()
     try {
-      return await getPool().query({ name: statementName(name), text: sql[name], values, types: TYPES })
+      return await getPool().query(prepared(name, values))
     } catch (error) {
       throw storeError(error, during)
     }
@@ -638,7 +641,7 @@ export function postgresStore(options: PostgresStoreOptions): Store {
   async function write<T>(during: string, fn: (q: (name: StatementName, values: unknown[]) => Promise<PgResultLike>) => Promise<T>): Promise<T> {
     await ready()
     try {
-      return await transaction((client) => fn((name, values) => client.query({ name: statementName(name), text: sql[name], values, types: TYPES })))
+      return await transaction((client) => fn((name, values) => client.query(prepared(name, values))))
     } catch (error) {
       throw storeError(error, during)
     }

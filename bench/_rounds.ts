@@ -22,3 +22,7 @@ export async function rotatedRounds<T>(rounds: number, cases: readonly T[], meas
   }
   return results
 }
+
+/** Each case's measurements divided by the first case's in the same round (rates against a baseline). */
+export const toFirstInRound = (results: readonly (readonly number[])[]): number[][] =>
+  results.map((xs) => xs.map((x, round) => x / results[0]![round]!))

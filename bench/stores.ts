@@ -24,7 +24,7 @@ import { createRelance } from '../src/engine.js'
 import type { Transport } from '../src/transports/types.js'
 import { FakeClock, ITEMS, SECRET, SHOP } from '../test/helpers/engine.js'
 import { BACKENDS, POSTGRES_URL, type BenchBackend } from './_backends.js'
-import { median, medianRange, rotatedRounds } from './_rounds.js'
+import { median, medianRange, rotatedRounds, toFirstInRound } from './_rounds.js'
 import { childScript } from './_scripts.js'
 
 const { values } = parseArgs({
@@ -364,8 +364,9 @@ async function postgresClaims(rounds: number): Promise<ClaimRow[]> {
     for (const claimers of [1, 4]) {
       // Each round runs every path once, in a rotated order, so none always runs warmest.
       const rates = await rotatedRounds(rounds, paths, ([, run]) => run(claimers))
+      const ratios = toFirstInRound(rates)
       paths.forEach(([path], index) => {
-        rows.push({ path, claimers, rates: rates[index]!, ratios: rates[index]!.map((rate, round) => rate / rates[0]![round]!) })
+        rows.push({ path, claimers, rates: rates[index]!, ratios: ratios[index]! })
       })
     }
     return rows
@@ -432,9 +433,9 @@ if (wanted('track')) {
     console.log('| --- | --- | ---: | ---: |')
     for (const name of durable) {
       const rates = await commitCosts(name, rounds)
+      const ratios = toFirstInRound(rates)
       COMMIT_PATHS.forEach(([label], index) => {
-        const ratios = rates[index]!.map((rate, round) => rate / rates[0]![round]!)
-        console.log(`| ${name} | ${label} | ${fmt(median(rates[index]!))} | ${medianRange(ratios, (x) => x.toFixed(2))} |`)
+        console.log(`| ${name} | ${label} | ${fmt(median(rates[index]!))} | ${medianRange(ratios[index]!, (x) => x.toFixed(2))} |`)
       })
     }
     console.log()
